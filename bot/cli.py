@@ -1,0 +1,330 @@
+"""`newsbot`: build a news index, ask it questions, search it, run the Discord bot.
+
+Every command reads settings from NEWSBOT_* environment variables and an optional newsbot.toml
+(`newsbot config` shows them); flags override both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.answers import Answer
+from bot.config import Settings, load_settings
+from index.hits import Hit
+
+EPILOG = """\
+examples:
+  newsbot build                              index docs_corpus/ (the bundled sample articles)
+  newsbot build ~/news/ articles.jsonl       index your own files and folders
+  newsbot ask "Why is Xiaomi dropping Leica?"
+  newsbot search "Leica" --source Weibo --json
+  newsbot stats
+
+settings: NEWSBOT_* environment variables or newsbot.toml; see `newsbot config`.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    from index.store import IndexProblem
+
+    try:
+        settings = load_settings({"index_dir": args.index_dir})
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args, settings) or 0)
+    except IndexProblem as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="Answer questions about industry news with checkable source citations.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--index-dir", metavar="DIR", help="index folder (default: $NEWSBOT_INDEX_DIR or ./.newsbot)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("build", help="(re)build the index from article files", description=(
+        "Index articles from files and folders into a new generation, then switch to it atomically; "
+        "the old index keeps answering until the new one is complete. Supported: .md (YAML front "
+        "matter), .txt, .html, .json, .jsonl (MultiHop-RAG schema). Unchanged passages reuse cached vectors."
+    ))
+    p.add_argument("paths", nargs="*", help="files or folders (default: the corpus setting, docs_corpus/)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("ask", help="answer a question with cited sources", description=(
+        "Answer from the indexed news, citing each sentence's source as [n]. Builds the index first "
+        "if there is none. Says so plainly when the index holds nothing relevant."
+    ))
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    llm = p.add_mutually_exclusive_group()
+    llm.add_argument("--llm", dest="llm", action="store_true", default=None,
+                     help="compose the answer with the configured language model")
+    llm.add_argument("--no-llm", dest="llm", action="store_false",
+                     help="quote sentences from the articles even if a model is configured")
+    _add_filter_args(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("search", help="ranked passages with their sources", description=(
+        "Hybrid search (embeddings + bm25 keywords, fused) over the indexed passages."
+    ))
+    p.add_argument("query")
+    _add_filter_args(p)
+    p.add_argument("--limit", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("stats", help="what the index holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("config", help="print the effective settings (secrets masked)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _add_filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", action="append", default=[], metavar="OUTLET",
+                   help="only articles from this outlet (repeatable; case-insensitive)")
+    p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY-MM-DD)")
+
+
+# ---------------------------------------------------------------------------------------- progress
+
+
+def progress_bar(enabled: bool | None = None) -> Callable[[str, int, int], None]:
+    """A progress callback drawing one tqdm bar per stage on a terminal (stderr), silent otherwise."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return lambda stage, done, total: None
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>9}", unit=" items", leave=True, file=sys.stderr)
+        if total != bar.total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+# ---------------------------------------------------------------------------------------- commands
+
+
+def _engine(settings: Settings):  # noqa: ANN202 - imported lazily: torch import is slow
+    from bot.engine import Engine
+
+    return Engine(settings)
+
+
+def _dates(args: argparse.Namespace) -> dict[str, Any]:
+    from bot.engine import parse_day
+
+    try:
+        return {"since": parse_day(args.since), "until": parse_day(args.until, end=True)}
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc} (use YYYY-MM-DD)") from None
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    paths = args.paths or [str(p) for p in settings.corpus_paths()]
+    print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
+    report = engine.build(
+        paths, progress=progress_bar(),
+        on_wait=lambda: print("waiting for another build/update to finish ...", file=sys.stderr),
+    )
+    for error in report.errors:
+        print(f"  failed: {error}", file=sys.stderr)
+    for dup in report.duplicates:
+        print(f"  duplicate: {dup}", file=sys.stderr)
+    print(f"Built {report.summary()}.")
+    return 1 if report.documents == 0 else 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.engine import QuestionRejected
+    from index.hits import Filters
+
+    engine = _engine(settings)
+    if not engine.has_index():
+        print("No index yet: building one from the bundled articles first ...", file=sys.stderr)
+        report = engine.ensure_index(progress=progress_bar())
+        if report:
+            print(f"Built {report.summary()}.", file=sys.stderr)
+    dates = _dates(args)
+    streamed = {"shown": 0}
+
+    def on_text(text: str) -> None:  # the model's answer as it streams (text so far)
+        if not args.json and sys.stdout.isatty():
+            sys.stdout.write(text[streamed["shown"]:])
+            sys.stdout.flush()
+            streamed["shown"] = len(text)
+
+    try:
+        answer = engine.ask(
+            args.question, use_llm=args.llm, on_text=on_text,
+            filters=Filters(tuple(args.source), dates["since"], dates["until"]),
+        )
+    except QuestionRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer_json(answer), indent=2, ensure_ascii=False))
+    else:
+        if streamed["shown"]:
+            sys.stdout.write("\r\033[J")  # replace the raw stream with the checked answer
+        print(render_answer(answer))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.engine import QuestionRejected
+
+    engine = _engine(settings)
+    engine.ensure_index(progress=progress_bar())
+    try:
+        hits = engine.search(args.query, sources=args.source, limit=args.limit, **_dates(args))
+    except QuestionRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([hit_json(h, rank) for rank, h in enumerate(hits, 1)], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("No matching passages.")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank}. {hit.header}")
+        if hit.url:
+            print(f"   {hit.url}")
+        print(textwrap.indent(textwrap.fill(hit.text, 100), "   "))
+        print()
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    stats = _engine(settings).stats()
+    if args.json:
+        print(json.dumps(stats.__dict__, indent=2))
+        return 0
+    print(f"index:     {stats.index_dir} (generation {stats.generation}, updated {stats.updated_at})")
+    print(f"model:     {stats.model}")
+    print(f"articles:  {stats.documents}")
+    print(f"passages:  {stats.chunks}")
+    print(f"newest:    {stats.newest_article or '-'}")
+    listing = ", ".join(f"{name or '(none)'} ({n})" for name, n in stats.sources)
+    print(f"sources:   {listing}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import fields
+
+    values = settings.masked()
+    if args.json:
+        print(json.dumps(values, indent=2))
+        return 0
+    config_file = os.environ.get("NEWSBOT_CONFIG", "newsbot.toml")
+    print(f"# effective settings (env NEWSBOT_*, {config_file}, defaults); secrets masked")
+    for f in fields(Settings):
+        print(f"{f.name} = {values[f.name]!r}")
+        print(f"    {f.metadata.get('help', '')}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- rendering
+
+
+def render_answer(answer: Answer) -> str:
+    lines = [textwrap.fill(answer.text, 100)]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for c in answer.citations:
+            lines.append(f"[{c.number}] {c.label()}")
+            if c.url:
+                lines.append(f"    {c.url}")
+    for note in answer.notes:
+        lines += ["", f"({note})"]
+    return "\n".join(lines)
+
+
+def hit_json(hit: Hit, rank: int) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "doc_id": hit.doc_id,
+        "chunk_id": hit.chunk_id,
+        "title": hit.title,
+        "source": hit.source,
+        "url": hit.url,
+        "published_at": hit.published_at.isoformat() if hit.published_at else None,
+        "score": round(hit.score, 6),
+        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 4),
+        "keyword_score": None if hit.keyword_score is None else round(hit.keyword_score, 4),
+        "span": [hit.start, hit.end],
+        "text": hit.text,
+    }
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "standalone_question": answer.standalone_question or None,
+        "found": answer.found,
+        "mode": answer.mode,
+        "text": answer.text,
+        "citations": [
+            {
+                "number": c.number,
+                "doc_id": c.doc_id,
+                "title": c.title,
+                "source": c.source,
+                "published_at": c.published_at.isoformat() if c.published_at else None,
+                "url": c.url,
+                "passages": [hit_json(h, i) for i, h in enumerate(c.hits, 1)],
+            }
+            for c in answer.citations
+        ],
+        "notes": list(answer.notes),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

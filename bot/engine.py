@@ -1,0 +1,248 @@
+"""The engine every front end uses: build and update the index, search it, answer questions.
+
+`Engine` methods are synchronous and thread-safe; they do CPU work (embedding, FAISS) and disk I/O,
+so async callers (the Discord bot) run them in a worker thread. The engine notices when another
+process rebuilds or updates the index and switches to the new version on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.answers import Answer, Turn
+from bot.config import Settings
+from bot.conversation import heuristic_rewrite, trim_history
+from bot.extractive import ExtractiveOptions, extractive_answer
+from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
+from index.documents import Document, parse_date
+from index.embedding import Embedder, get_embedder
+from index.hits import Filters, Hit
+from index.loaders import load_paths
+from index.search import SearchOptions, search
+from index.store import GenerationReader, IndexMissing, Layout, keyword_terms, open_current
+
+log = logging.getLogger("newsbot.engine")
+
+
+class QuestionRejected(ValueError):
+    """The question cannot be asked as it is (empty, too long); the message is safe to show users."""
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    documents: int
+    chunks: int
+    sources: list[tuple[str, int]]
+    model: str
+    generation: str
+    updated_at: str
+    newest_article: str
+    index_dir: str
+
+
+def parse_day(text: str | None, *, end: bool = False) -> datetime | None:
+    """`2025-03-14` → that day's first second (or last second with end=True), UTC; full ISO kept as is."""
+    if not text:
+        return None
+    dt = parse_date(text)
+    assert dt is not None
+    if end and len(text.strip()) <= 10:
+        dt = dt + timedelta(days=1) - timedelta(microseconds=1)
+    return dt
+
+
+class Engine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = Layout(settings.index_path())
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+        self._reader: GenerationReader | None = None
+        self._reader_lock = threading.Lock()
+        self._checked_at = 0.0
+
+    # ------------------------------------------------------------------ components
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    self._embedder = get_embedder(self.settings.embedding_model, self.settings.embedding_backend)
+        return self._embedder
+
+    def reader(self) -> GenerationReader:
+        """The live generation, reopened when CURRENT changed or an update committed (checked ≤ 2×/s)."""
+        with self._reader_lock:
+            reader = self._reader
+            now = time.monotonic()
+            if reader is not None and now - self._checked_at < 0.5:
+                return reader
+            self._checked_at = now
+            live = self.layout.current_generation()
+            if reader is not None and live == reader.name and reader.stored_version() == reader.faiss_version:
+                return reader
+            for attempt in range(3):
+                try:
+                    self._reader = open_current(self.layout, expect_model=self.settings.embedding_model)
+                    break
+                except IndexMissing:
+                    if attempt == 2 or self.layout.current_generation() is None:
+                        raise
+                    time.sleep(0.05)  # an update replaced the file between our two reads; try again
+            if reader is not None and reader is not self._reader:
+                log.info("switched to index %s v%s", self._reader.name, self._reader.manifest.version)
+            return self._reader
+
+    def has_index(self) -> bool:
+        return self.layout.current_generation() is not None
+
+    def options(self) -> BuildOptions:
+        s = self.settings
+        return BuildOptions(s.embedding_model, s.chunk_tokens, s.chunk_overlap, s.embedding_batch_size)
+
+    def search_options(self, limit: int | None = None) -> SearchOptions:
+        s = self.settings
+        return SearchOptions(
+            top_k=limit or s.top_k, candidates=max(s.candidates, limit or 0), dense_weight=s.dense_weight,
+            keyword_weight=s.keyword_weight, rrf_k=s.rrf_k, per_article_cap=s.per_article_cap,
+        )
+
+    # ------------------------------------------------------------------ building
+
+    def build(
+        self, paths: Sequence[str | Path] | None = None, progress: Progress | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> BuildReport:
+        """Full rebuild from `paths` (default: the corpus setting) into a new generation."""
+        loaded = load_paths(paths or self.settings.corpus_paths())
+        kwargs = {"progress": progress} if progress else {}
+        report = build_index(
+            self.layout.root, loaded.documents, self.embedder, self.options(),
+            load_errors=loaded.errors, on_wait=on_wait, **kwargs,
+        )
+        self._checked_at = 0.0
+        return report
+
+    def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
+        """Build from the corpus if there is no index yet (first use)."""
+        if self.has_index():
+            return None
+        return self.build(progress=progress)
+
+    def add_documents(
+        self, docs: Sequence[Document], *, remove_ids: Sequence[str] = (), progress: Progress | None = None,
+        load_errors: Sequence = (),
+    ) -> BuildReport:
+        """Add or replace articles (and remove others) in the live index, atomically."""
+        if not self.has_index():
+            raise IndexMissing(f"no index at {self.layout.root}. Build one first with `newsbot build`.")
+        kwargs = {"progress": progress} if progress else {}
+        report = update_index(
+            self.layout.root, docs, self.embedder, self.options(), remove_ids=remove_ids,
+            load_errors=load_errors, **kwargs,
+        )
+        self._checked_at = 0.0
+        return report
+
+    # ------------------------------------------------------------------ reading
+
+    def search(
+        self, query: str, *, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None, limit: int | None = None,
+    ) -> list[Hit]:
+        query = check_question(query, self.settings.max_question_chars)
+        filters = Filters(tuple(s for s in sources if s), since, until)
+        return search(self.reader(), self.embedder, query, filters, self.search_options(limit))
+
+    def ask(
+        self, question: str, *, history: Sequence[Turn] = (), use_llm: bool | None = None,
+        on_text: Callable[[str], None] | None = None, filters: Filters = Filters(),
+    ) -> Answer:
+        """Answer `question` (a follow-up to `history`, if any) with citations, or say it was not found."""
+        question = check_question(question, self.settings.max_question_chars)
+        s = self.settings
+        llm_on = _llm_enabled(s) if use_llm is None else (use_llm and _llm_enabled(s))
+        standalone = question
+        if history:
+            turns = trim_history(history, s.history_tokens)
+            standalone = _llm_rewrite(question, turns, s) if llm_on else heuristic_rewrite(question, turns)
+        reader = self.reader()
+        qvec = self.embedder.encode([standalone])[0]
+        hits = search(reader, self.embedder, standalone, filters, self.search_options(), query_vector=qvec)
+        notes: tuple[str, ...] = ()
+        if llm_on:
+            from bot.llm import llm_answer
+
+            answer, reason = llm_answer(standalone, hits, s, on_text=on_text)
+            if answer is not None:
+                return _with_question(answer, question, standalone)
+            notes = (f"model answer unavailable ({reason}); showing quoted sentences instead",)
+        answer = extractive_answer(
+            standalone, hits, self.embedder,
+            ExtractiveOptions(max_sentences=s.answer_sentences, min_relevance=s.min_relevance),
+            question_vector=qvec,
+        )
+        if notes:
+            answer = Answer(**{**answer.__dict__, "notes": notes})
+        return _with_question(answer, question, standalone)
+
+    def document(self, doc_id: str) -> tuple[Document, int] | None:
+        return self.reader().document(doc_id)
+
+    def latest(self, *, topic: str = "", source: str = "", limit: int = 10) -> list[Document]:
+        filters = Filters((source,) if source else ())
+        return self.reader().latest(limit, filters, keyword_terms(topic) if topic else ())
+
+    def stats(self) -> IndexStats:
+        reader = self.reader()
+        m = reader.manifest
+        newest = reader.latest(1)
+        return IndexStats(
+            documents=m.documents, chunks=m.chunks, sources=reader.source_counts(), model=m.model,
+            generation=m.generation, updated_at=m.updated_at,
+            newest_article=newest[0].published_at.date().isoformat() if newest and newest[0].published_at else "",
+            index_dir=str(self.layout.root),
+        )
+
+
+def check_question(text: str, max_chars: int) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise QuestionRejected("Please ask a question: the text was empty.")
+    if len(text) > max_chars:
+        raise QuestionRejected(
+            f"That question is {len(text):,} characters long; please keep it under {max_chars:,}."
+        )
+    return text
+
+
+def _llm_enabled(settings: Settings) -> bool:
+    return bool(settings.llm_base_url and settings.llm_model)
+
+
+def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:
+    try:
+        from bot.llm import rewrite_question
+
+        return rewrite_question(question, history, settings)
+    except Exception:  # the model is optional: never let it break a follow-up
+        log.warning("model rewrite failed; using the heuristic", exc_info=True)
+        return heuristic_rewrite(question, history)
+
+
+def _with_question(answer: Answer, question: str, standalone: str) -> Answer:
+    fields = dict(answer.__dict__)
+    fields["question"] = question
+    fields["standalone_question"] = standalone if standalone != question else ""
+    return Answer(**fields)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

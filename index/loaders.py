@@ -1,0 +1,221 @@
+"""Read articles from files: Markdown with YAML front matter, plain text, HTML, JSON and JSONL.
+
+`load_paths` walks files and folders and never stops at a bad file: each file that cannot be read
+becomes a `LoadError` (path and reason) and the rest goes on.
+
+JSON/JSONL follow the MultiHop-RAG schema: `id, title, source, url, published_at, author, category,
+body` (`tags` also accepted); a `.json` file holds one such object or a list of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from index.documents import Document, id_from_url, parse_date, slugify
+
+MARKDOWN = {".md", ".markdown"}
+TEXT = {".txt", ".text"}
+HTML = {".html", ".htm"}
+JSON = {".json"}
+JSONL = {".jsonl", ".ndjson"}
+SUPPORTED = MARKDOWN | TEXT | HTML | JSON | JSONL
+SKIPPED_NAMES = {"readme", "license", "licence", "changelog"}
+
+
+@dataclass(frozen=True)
+class LoadError:
+    path: str  # file path, with `:LINE` for a JSONL line
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files that are not articles (README, .png, ...)
+
+
+class ArticleError(ValueError):
+    """The file was read but is not a usable article (no body, bad front matter, bad date, ...)."""
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files under `paths` in a stable order (folders recursively, hidden entries skipped)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    yield child
+        else:
+            yield path
+
+
+def load_paths(paths: Iterable[str | Path]) -> LoadResult:
+    result = LoadResult()
+    for path in iter_files(paths):
+        if not path.exists():
+            result.errors.append(LoadError(str(path), "no such file or folder"))
+            continue
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED or path.stem.lower() in SKIPPED_NAMES:
+            result.skipped.append(str(path))
+            continue
+        try:
+            if suffix in JSONL:
+                docs, errors = load_jsonl(path)
+                result.documents.extend(docs)
+                result.errors.extend(errors)
+            else:
+                result.documents.extend(load_file(path))
+        except (ArticleError, OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+            result.errors.append(LoadError(str(path), _reason(exc)))
+    return result
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text (is it a binary file?)"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    if isinstance(exc, yaml.YAMLError):
+        return "invalid YAML front matter: " + str(exc).replace("\n", " ")
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def load_file(path: Path) -> list[Document]:
+    """Documents in one non-JSONL file (raises ArticleError and friends on failure)."""
+    suffix = path.suffix.lower()
+    if suffix in MARKDOWN:
+        return [parse_markdown(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem)]
+    if suffix in TEXT:
+        return [parse_text(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem)]
+    if suffix in HTML:
+        from index.html import document_from_html
+
+        try:
+            doc = document_from_html(path.read_bytes(), origin=str(path), fallback_title=path.stem)
+        except ValueError as exc:
+            raise ArticleError(str(exc)) from None
+        return [doc if doc.id.startswith("url-") else doc.with_(id=slugify(path.stem))]
+    if suffix in JSON:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        records = data if isinstance(data, list) else [data]
+        docs = []
+        for i, record in enumerate(records):
+            where = f"{path}[{i}]" if isinstance(data, list) else str(path)
+            docs.append(document_from_record(record, origin=where))
+        return docs
+    raise ArticleError(f"unsupported file type {suffix!r}")
+
+
+def load_jsonl(path: Path) -> tuple[list[Document], list[LoadError]]:
+    docs, errors = [], []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                docs.append(document_from_record(json.loads(line), origin=where))
+            except json.JSONDecodeError as exc:
+                errors.append(LoadError(where, f"invalid JSON: {exc.msg}"))
+            except ArticleError as exc:
+                errors.append(LoadError(where, str(exc)))
+    return docs, errors
+
+
+def document_from_record(record: Any, *, origin: str, default_id: str = "") -> Document:
+    """A Document from a MultiHop-RAG style mapping (also the shape of Markdown front matter)."""
+    if not isinstance(record, dict):
+        raise ArticleError(f"expected an object with title and body, got {type(record).__name__}")
+    body = record.get("body", record.get("text", record.get("content")))
+    if not isinstance(body, str) or not body.strip():
+        raise ArticleError("article has no body text")
+    title = str(record.get("title") or "").strip()
+    url = str(record.get("url") or "").strip()
+    try:
+        published_at = parse_date(record.get("published_at", record.get("date")))
+    except ValueError as exc:
+        raise ArticleError(f"bad published_at: {exc}") from None
+    tags = record.get("tags") or []
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",")]
+    if not isinstance(tags, list):
+        raise ArticleError("tags must be a list or a comma-separated string")
+    category = record.get("category")
+    if isinstance(category, str) and category and category not in tags:
+        tags = [*tags, category]
+    doc_id = str(record.get("id") or "").strip() or (id_from_url(url) if url else default_id)
+    if not doc_id:
+        doc_id = slugify(title) if title else ""
+    if not doc_id:
+        raise ArticleError("article has no id, url or title to identify it")
+    return Document(
+        id=doc_id,
+        title=title or doc_id,
+        body=body.strip(),
+        source=str(record.get("source") or record.get("outlet") or "").strip(),
+        url=url,
+        published_at=published_at,
+        author=str(record.get("author") or "").strip(),
+        tags=tuple(str(t).strip() for t in tags if str(t).strip()),
+        origin=origin,
+    )
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$", re.M)
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
+
+
+def parse_markdown(text: str, *, origin: str, stem: str) -> Document:
+    text = text.lstrip("\ufeff")
+    meta: dict[str, Any] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        loaded = yaml.safe_load(match.group(1)) or {}
+        if not isinstance(loaded, dict):
+            raise ArticleError("front matter is not a mapping of keys to values")
+        meta = loaded
+        text = text[match.end() :]
+    elif text.startswith("---"):
+        raise ArticleError("front matter starts with '---' but has no closing '---'")
+    body = text.strip()
+    if not meta.get("title"):
+        heading = _HEADING.search(body)
+        if heading and not body[: heading.start()].strip():
+            meta["title"] = heading.group(2)
+            body = body[heading.end() :].strip()
+    body = _HEADING.sub(lambda m: m.group(2), body)
+    body = _MD_LINK.sub(lambda m: m.group(1), body)
+    body = _MD_EMPHASIS.sub(lambda m: m.group(2), body)
+    record = {**meta, "body": body}
+    record.setdefault("title", stem.replace("-", " ").replace("_", " "))
+    return document_from_record(record, origin=origin, default_id=slugify(stem))
+
+
+def parse_text(text: str, *, origin: str, stem: str) -> Document:
+    """Plain text: the first non-empty line is the title, the rest the body."""
+    lines = text.lstrip("\ufeff").strip().splitlines()
+    if not lines:
+        raise ArticleError("file is empty")
+    title = lines[0].strip()
+    body = "\n".join(lines[1:]).strip()
+    if not body:
+        raise ArticleError("file has a title line but no body text")
+    return document_from_record({"title": title, "body": body}, origin=origin, default_id=slugify(stem))

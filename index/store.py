@@ -1,0 +1,683 @@
+"""The embedded store: articles, passages and a bm25 keyword index in SQLite; passage vectors in FAISS.
+
+Layout of an index folder (default `./.newsbot/`)::
+
+    CURRENT                      name of the live generation (replaced atomically)
+    generations/<name>/
+        manifest.json            model, dimension, chunking settings, counts (mirrors the `meta` table)
+        index.sqlite             documents, chunks, chunks_fts (FTS5, bm25), meta
+        vectors-<version>.faiss  passage vectors, FAISS ids = chunk ids
+    cache/vectors.sqlite         vector cache keyed by (model, passage hash), shared by all generations
+    write.lock                   held by whoever builds or updates (one writer at a time)
+
+A full build writes a new generation and then replaces CURRENT, so a crash half-way leaves the old
+generation live. An update changes the live generation in place: it writes the next FAISS file first,
+then commits one SQLite transaction that also names that file. A crash before the commit leaves the
+previous version intact (SQLite rolls back; the orphan FAISS file is removed later). Readers resolve
+every hit through SQLite, so a passage removed by an update is never returned, even by a reader whose
+FAISS copy is older.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index.chunking import Chunk
+from index.documents import Document, canonical_url, parse_date
+from index.hits import Filters, Hit
+
+FORMAT_VERSION = 1
+REBUILD_HINT = "Rebuild it with `newsbot build` (add --index-dir DIR if it is not the default)."
+
+
+class IndexProblem(RuntimeError):
+    """The index cannot be used as it is; the message says why and how to fix it."""
+
+
+class IndexMissing(IndexProblem):
+    pass
+
+
+class IndexCorrupt(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    pass
+
+
+@dataclass
+class Manifest:
+    generation: str
+    model: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap: int
+    documents: int = 0
+    chunks: int = 0
+    version: int = 0  # bumped by every committed update
+    faiss_file: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    format: int = FORMAT_VERSION
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def current_file(self) -> Path:
+        return self.root / "CURRENT"
+
+    @property
+    def generations(self) -> Path:
+        return self.root / "generations"
+
+    @property
+    def cache_db(self) -> Path:
+        return self.root / "cache" / "vectors.sqlite"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "write.lock"
+
+    def current_generation(self) -> str | None:
+        try:
+            name = self.current_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def generation_dir(self, name: str) -> Path:
+        return self.generations / name
+
+    def set_current(self, name: str) -> None:
+        """Atomically make generation `name` the live one."""
+        tmp = self.current_file.with_suffix(".tmp")
+        tmp.write_text(name + "\n", encoding="utf-8")
+        _fsync_file(tmp)
+        os.replace(tmp, self.current_file)
+        _fsync_dir(self.root)
+
+    def new_generation_name(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        return f"g{stamp}-{os.getpid()}-{int(time.monotonic_ns() % 1_000_000):06d}"
+
+    def remove_stale_generations(self, keep: int = 2) -> list[str]:
+        """Delete generations other than the live one and the `keep - 1` newest before it.
+
+        Call only while holding the write lock (a generation being built is not yet live).
+        """
+        if not self.generations.is_dir():
+            return []
+        live = self.current_generation()
+        names = sorted(p.name for p in self.generations.iterdir() if p.is_dir())
+        keepers = {live} if live else set()
+        older = [n for n in names if live is None or n < live]
+        keepers.update(older[-(keep - 1) :] if keep > 1 else [])
+        removed = []
+        for name in names:
+            if name not in keepers:
+                shutil.rmtree(self.generations / name, ignore_errors=True)
+                removed.append(name)
+        return removed
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def write_lock(layout: Layout, wait: bool = True, on_wait: object = None) -> Iterator[None]:
+    """Serialize builds and updates across processes (an flock on `write.lock`)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock_file, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise IndexProblem("another build or update is running on this index") from None
+            if callable(on_wait):
+                on_wait()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------- SQLite
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    source_key TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    canonical_url TEXT NOT NULL DEFAULT '',
+    published_at TEXT,
+    published_ts REAL,
+    author TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    origin TEXT NOT NULL DEFAULT '',
+    content_hash TEXT NOT NULL,
+    also_reported_by TEXT NOT NULL DEFAULT '[]',
+    body TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source_key);
+CREATE INDEX IF NOT EXISTS documents_published ON documents(published_ts);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+CREATE INDEX IF NOT EXISTS documents_url ON documents(canonical_url);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    passage_hash TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    head, body, content='', tokenize='porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    if not create and not path.exists():
+        raise IndexMissing(f"{path} does not exist. {REBUILD_HINT}")
+    conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def source_key(source: str) -> str:
+    return re.sub(r"\s+", " ", source).strip().casefold()
+
+
+def head_text(doc: Document | Hit) -> str:
+    """The metadata words a passage is found by: title, outlet, date (several spellings) and tags."""
+    parts = [doc.title, doc.source]
+    if doc.published_at:
+        d = doc.published_at
+        parts.append(f"{d:%Y-%m-%d} {d:%B} {d.day} {d.year} {d:%b}")
+    if isinstance(doc, Document):
+        parts.extend(doc.tags)
+    return " ".join(p for p in parts if p)
+
+
+# ---------------------------------------------------------------------------------------------- FAISS
+
+
+def new_faiss_index(dim: int) -> faiss.Index:
+    """Exact inner-product search over unit vectors (= cosine), addressed by chunk id."""
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def write_faiss(index: faiss.Index, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    faiss.write_index(index, str(tmp))
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+
+
+def read_faiss(path: Path) -> faiss.Index:
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise IndexCorrupt(f"vector file {path} is unreadable ({_first_line(exc)}). {REBUILD_HINT}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+class GenerationWriter:
+    """Adds and removes articles in one generation; `commit` makes the change visible atomically."""
+
+    def __init__(self, gen_dir: Path, manifest: Manifest, *, new: bool) -> None:
+        self.dir = gen_dir
+        self.manifest = manifest
+        self.new = new
+        gen_dir.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(gen_dir / "index.sqlite", create=True)
+        if new:
+            self.conn.executescript(SCHEMA)
+            self.faiss = new_faiss_index(manifest.dim)
+        else:
+            self.faiss = read_faiss(gen_dir / manifest.faiss_file)
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._pending_remove: list[int] = []
+        self._pending_add: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def document_row(self, doc_id: str) -> sqlite3.Row | None:
+        self.conn.row_factory = sqlite3.Row
+        try:
+            return self.conn.execute(
+                "SELECT id, content_hash, canonical_url, source, also_reported_by FROM documents WHERE id = ?",
+                (doc_id,),
+            ).fetchone()
+        finally:
+            self.conn.row_factory = None
+
+    def find_duplicate(self, doc: Document) -> str | None:
+        """Id of a stored article with the same text or the same canonical URL, if any."""
+        row = self.conn.execute(
+            "SELECT id FROM documents WHERE id != ? AND (content_hash = ? OR (canonical_url != '' AND canonical_url = ?))",
+            (doc.id, doc.content_hash(), canonical_url(doc.url)),
+        ).fetchone()
+        return row[0] if row else None
+
+    def add_also_reported(self, doc_id: str, outlets: Iterable[str]) -> None:
+        row = self.conn.execute("SELECT source, also_reported_by FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        if not row:
+            return
+        current = json.loads(row[1])
+        for outlet in outlets:
+            if outlet and source_key(outlet) != source_key(row[0]) and outlet not in current:
+                current.append(outlet)
+        self.conn.execute("UPDATE documents SET also_reported_by = ? WHERE id = ?", (json.dumps(current), doc_id))
+
+    def remove(self, doc_id: str) -> bool:
+        rows = self.conn.execute(
+            "SELECT c.id, c.text, d.title, d.source, d.published_at, d.tags FROM chunks c "
+            "JOIN documents d ON d.id = c.doc_id WHERE c.doc_id = ?",
+            (doc_id,),
+        ).fetchall()
+        exists = self.conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        for chunk_id, text, title, source, published_at, tags in rows:
+            doc = Document(
+                id=doc_id, title=title, body="", source=source, published_at=parse_date(published_at),
+                tags=tuple(json.loads(tags)),
+            )
+            self.conn.execute(
+                "INSERT INTO chunks_fts(chunks_fts, rowid, head, body) VALUES('delete', ?, ?, ?)",
+                (chunk_id, head_text(doc), text),
+            )
+            self._pending_remove.append(chunk_id)
+        self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return exists is not None
+
+    def add(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[int]:
+        """Store one article (replacing any article with the same id) and its passages' vectors."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {doc.id!r}")
+        self.remove(doc.id)
+        published = doc.published_at.isoformat() if doc.published_at else None
+        self.conn.execute(
+            "INSERT INTO documents (id, title, source, source_key, url, canonical_url, published_at, published_ts,"
+            " author, tags, origin, content_hash, also_reported_by, body, added_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc.id, doc.title, doc.source, source_key(doc.source), doc.url, canonical_url(doc.url),
+                published, doc.published_at.timestamp() if doc.published_at else None, doc.author,
+                json.dumps(list(doc.tags)), doc.origin, doc.content_hash(),
+                json.dumps(list(doc.also_reported_by)), doc.body, now_iso(),
+            ),
+        )
+        head = head_text(doc)
+        ids = []
+        for chunk in chunks:
+            cur = self.conn.execute(
+                "INSERT INTO chunks (doc_id, ordinal, start, end, n_tokens, passage_hash, text)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc.id, chunk.ordinal, chunk.start, chunk.end, chunk.n_tokens, chunk.passage_hash, chunk.text),
+            )
+            chunk_id = int(cur.lastrowid or 0)
+            self.conn.execute(
+                "INSERT INTO chunks_fts(rowid, head, body) VALUES (?, ?, ?)", (chunk_id, head, chunk.text)
+            )
+            ids.append(chunk_id)
+        if ids:
+            self._pending_add.append((np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32)))
+        return ids
+
+    def commit(self) -> Manifest:
+        if self._pending_remove:
+            self.faiss.remove_ids(np.asarray(self._pending_remove, dtype=np.int64))
+        for ids, vectors in self._pending_add:
+            self.faiss.add_with_ids(vectors, ids)
+        m = self.manifest
+        m.version += 1
+        m.documents = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        m.chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if m.chunks != self.faiss.ntotal:
+            self.conn.execute("ROLLBACK")
+            raise IndexCorrupt(f"internal error: {m.chunks} passages but {self.faiss.ntotal} vectors; nothing changed")
+        m.updated_at = now_iso()
+        m.created_at = m.created_at or m.updated_at
+        old_file = m.faiss_file
+        m.faiss_file = f"vectors-{m.version:06d}.faiss"
+        write_faiss(self.faiss, self.dir / m.faiss_file)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)", (m.to_json(),)
+        )
+        self.conn.execute("COMMIT")  # the moment the new version becomes visible
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        write_manifest_file(self.dir, m)
+        self._remove_old_vector_files(keep={m.faiss_file, old_file})
+        self.conn.close()
+        return m
+
+    def abort(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+    def _remove_old_vector_files(self, keep: set[str]) -> None:
+        for path in self.dir.glob("vectors-*"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+def write_manifest_file(gen_dir: Path, manifest: Manifest) -> None:
+    tmp = gen_dir / "manifest.json.tmp"
+    tmp.write_text(manifest.to_json() + "\n", encoding="utf-8")
+    os.replace(tmp, gen_dir / "manifest.json")
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+_WORD = re.compile(r"[\w$€£¥%.-]+", re.UNICODE)
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren't as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just let me more most
+    my myself no nor not now of off on once only or other our ours ourselves out over own same she should
+    so some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves according article articles report reported reports did does said says say
+    news published""".split()
+)
+
+
+def keyword_terms(text: str) -> list[str]:
+    """Query words for the keyword index: lower case, stopwords and 1-letter words dropped, deduplicated."""
+    seen: dict[str, None] = {}
+    for raw in _WORD.findall(text.lower()):
+        word = raw.strip(".-'")
+        if len(word) < 2 or word in STOPWORDS:
+            continue
+        seen.setdefault(word, None)
+    return list(seen)
+
+
+def fts_query(terms: Sequence[str]) -> str:
+    """An FTS5 query matching any of `terms` (each quoted, so no term is read as an operator)."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+class GenerationReader:
+    """Read access to one generation: FAISS in memory, SQLite through one connection per thread."""
+
+    def __init__(self, layout: Layout, name: str, *, expect_model: str | None = None) -> None:
+        self.layout = layout
+        self.name = name
+        self.dir = layout.generation_dir(name)
+        db = self.dir / "index.sqlite"
+        if not db.exists():
+            raise IndexCorrupt(f"generation {name} has no index.sqlite. {REBUILD_HINT}")
+        self._local = threading.local()
+        self.manifest = self._read_manifest()
+        if expect_model is not None and self.manifest.model != expect_model:
+            raise IndexMismatch(
+                f"the index at {layout.root} was built with embedding model {self.manifest.model!r}, "
+                f"but the setting asks for {expect_model!r}. Rebuild it with `newsbot build`, or set "
+                f"NEWSBOT_EMBEDDING_MODEL={self.manifest.model} to use it as it is."
+            )
+        self.faiss = self._load_faiss()
+        self.faiss_version = self.manifest.version
+
+    # -- connections and versions
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.dir / "index.sqlite")
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+        return conn
+
+    def _read_manifest(self) -> Manifest:
+        try:
+            row = self.conn().execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"{self.dir / 'index.sqlite'} is unreadable ({exc}). {REBUILD_HINT}") from None
+        if row is None:
+            raise IndexCorrupt(f"generation {self.name} has no manifest (an unfinished build?). {REBUILD_HINT}")
+        try:
+            manifest = Manifest.from_json(row[0])
+        except (ValueError, TypeError) as exc:
+            raise IndexCorrupt(f"generation {self.name} has a broken manifest ({exc}). {REBUILD_HINT}") from None
+        if manifest.format != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"the index has format {manifest.format}; this newsbot reads format {FORMAT_VERSION}. {REBUILD_HINT}"
+            )
+        return manifest
+
+    def _load_faiss(self) -> faiss.Index:
+        path = self.dir / self.manifest.faiss_file
+        if not path.exists():
+            raise IndexCorrupt(f"vector file {path} is missing. {REBUILD_HINT}")
+        index = read_faiss(path)
+        if index.d != self.manifest.dim:
+            raise IndexCorrupt(f"{path} holds {index.d}-d vectors, the manifest says {self.manifest.dim}. {REBUILD_HINT}")
+        if index.ntotal != self.manifest.chunks:
+            raise IndexCorrupt(
+                f"{path} holds {index.ntotal} vectors but the index has {self.manifest.chunks} passages. {REBUILD_HINT}"
+            )
+        return index
+
+    def stored_version(self) -> int:
+        """The committed version in SQLite (may be ahead of the FAISS copy held in memory)."""
+        return self._read_manifest().version
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- retrieval
+
+    def _filter_sql(self, filters: Filters, alias: str = "d") -> tuple[str, list[object]]:
+        clauses, params = [], []
+        if filters.sources:
+            keys = [source_key(s) for s in filters.sources]
+            clauses.append(f"{alias}.source_key IN ({','.join('?' * len(keys))})")
+            params.extend(keys)
+        if filters.since:
+            clauses.append(f"{alias}.published_ts >= ?")
+            params.append(filters.since.timestamp())
+        if filters.until:
+            clauses.append(f"{alias}.published_ts <= ?")
+            params.append(filters.until.timestamp())
+        return " AND ".join(clauses), params
+
+    def chunk_ids_matching(self, filters: Filters) -> np.ndarray:
+        where, params = self._filter_sql(filters)
+        rows = self.conn().execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}", params
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def dense_search(self, vectors: np.ndarray, k: int, filters: Filters = Filters()) -> list[list[tuple[int, float]]]:
+        """For each query vector (shape (q, dim), unit length): up to k (chunk_id, cosine), best first."""
+        if self.faiss.ntotal == 0:
+            return [[] for _ in range(len(vectors))]
+        params = None
+        if filters:
+            allowed = self.chunk_ids_matching(filters)
+            if len(allowed) == 0:
+                return [[] for _ in range(len(vectors))]
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        k = min(k, self.faiss.ntotal)
+        scores, ids = self.faiss.search(np.asarray(vectors, dtype=np.float32), k, params=params)
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores, strict=True)]
+
+    def keyword_search(
+        self, terms: Sequence[str], k: int, filters: Filters = Filters(), head_weight: float = 1.0
+    ) -> list[tuple[int, float]]:
+        """Up to k (chunk_id, bm25) for passages matching any term; higher bm25 is better."""
+        if not terms:
+            return []
+        where, params = self._filter_sql(filters)
+        sql = (
+            "SELECT f.rowid, -bm25(chunks_fts, ?, 1.0) AS score FROM chunks_fts f "
+            + ("JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id " if where else "")
+            + "WHERE chunks_fts MATCH ? "
+            + (f"AND {where} " if where else "")
+            + "ORDER BY bm25(chunks_fts, ?, 1.0) LIMIT ?"
+        )
+        rows = self.conn().execute(sql, [head_weight, fts_query(terms), *params, head_weight, k]).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def hits(self, chunk_ids: Sequence[int]) -> dict[int, Hit]:
+        """Hits (score 0) for the chunk ids that still exist; ids removed since are simply absent."""
+        if not chunk_ids:
+            return {}
+        out: dict[int, Hit] = {}
+        ids = list(dict.fromkeys(int(i) for i in chunk_ids))
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self.conn().execute(
+                "SELECT c.id, c.doc_id, d.title, d.source, d.url, d.published_at, c.text, c.start, c.end, d.author "
+                f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            for cid, doc_id, title, source, url, published, text, s, e, author in rows:
+                out[cid] = Hit(
+                    chunk_id=cid, doc_id=doc_id, title=title, source=source, url=url,
+                    published_at=parse_date(published), text=text, start=s, end=e, score=0.0, author=author,
+                )
+        return out
+
+    def vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of chunks (shape (n, dim)); chunks the FAISS copy lacks get zero rows."""
+        out = np.zeros((len(chunk_ids), self.manifest.dim), dtype=np.float32)
+        for row, cid in enumerate(chunk_ids):
+            with contextlib.suppress(RuntimeError):
+                out[row] = self.faiss.reconstruct(int(cid))
+        return out
+
+    # -- articles
+
+    def document(self, doc_id: str) -> tuple[Document, int] | None:
+        row = self.conn().execute(
+            "SELECT id, title, body, source, url, published_at, author, tags, origin, also_reported_by "
+            "FROM documents WHERE id = ?",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        n = self.conn().execute("SELECT count(*) FROM chunks WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+        return _document_from_row(row), n
+
+    def documents(self) -> list[Document]:
+        """Every stored article, body included (used to carry articles over into a rebuild)."""
+        rows = self.conn().execute(
+            "SELECT id, title, body, source, url, published_at, author, tags, origin, also_reported_by FROM documents"
+        ).fetchall()
+        return [_document_from_row(r) for r in rows]
+
+    def latest(self, limit: int = 10, filters: Filters = Filters(), terms: Sequence[str] = ()) -> list[Document]:
+        where, params = self._filter_sql(filters)
+        sql = (
+            "SELECT d.id, d.title, '' AS body, d.source, d.url, d.published_at, d.author, d.tags, d.origin,"
+            " d.also_reported_by FROM documents d"
+        )
+        conditions = [where] if where else []
+        if terms:
+            conditions.append(
+                "d.id IN (SELECT c.doc_id FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE chunks_fts MATCH ?)"
+            )
+            params.append(fts_query(terms))
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY d.published_ts IS NULL, d.published_ts DESC, d.added_at DESC LIMIT ?"
+        rows = self.conn().execute(sql, [*params, limit]).fetchall()
+        return [_document_from_row(r) for r in rows]
+
+    def source_counts(self) -> list[tuple[str, int]]:
+        return [
+            (r[0], r[1])
+            for r in self.conn().execute(
+                "SELECT source, count(*) FROM documents GROUP BY source_key ORDER BY count(*) DESC, source"
+            )
+        ]
+
+    def sources(self) -> list[str]:
+        return [s for s, _ in self.source_counts() if s]
+
+
+def _document_from_row(row: Sequence[object]) -> Document:
+    doc_id, title, body, source, url, published, author, tags, origin, also = row
+    return Document(
+        id=str(doc_id), title=str(title), body=str(body), source=str(source), url=str(url),
+        published_at=parse_date(published), author=str(author), tags=tuple(json.loads(str(tags))),
+        origin=str(origin), also_reported_by=tuple(json.loads(str(also))),
+    )
+
+
+def open_current(layout: Layout, expect_model: str | None = None) -> GenerationReader:
+    name = layout.current_generation()
+    if name is None:
+        raise IndexMissing(f"no index at {layout.root}. Build one with `newsbot build`.")
+    if not layout.generation_dir(name).is_dir():
+        raise IndexCorrupt(f"{layout.current_file} names generation {name}, which is missing. {REBUILD_HINT}")
+    return GenerationReader(layout, name, expect_model=expect_model)

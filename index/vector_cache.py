@@ -1,0 +1,91 @@
+"""Vectors already computed, keyed by (model, sha256 of the passage), so rebuilds embed only what changed."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+class VectorCache:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self.conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, hash TEXT NOT NULL, dim INTEGER NOT NULL,"
+            " vec BLOB NOT NULL, PRIMARY KEY (model, hash)) WITHOUT ROWID"
+        )
+
+    def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                part = unique[start : start + 500]
+                rows = self.conn.execute(
+                    f"SELECT hash, vec FROM vectors WHERE model = ? AND dim = ? AND hash IN ({','.join('?' * len(part))})",
+                    [model, dim, *part],
+                ).fetchall()
+                for h, blob in rows:
+                    found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        with self._lock:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO vectors (model, hash, dim, vec) VALUES (?, ?, ?, ?)",
+                [(model, h, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+            )
+            self.conn.execute("COMMIT")
+
+    def count(self, model: str | None = None) -> int:
+        with self._lock:
+            if model is None:
+                return self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+            return self.conn.execute("SELECT count(*) FROM vectors WHERE model = ?", (model,)).fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def embed_with_cache(
+    texts: Sequence[str],
+    hashes: Sequence[str],
+    *,
+    model: str,
+    dim: int,
+    encode: Callable[[Sequence[str]], np.ndarray],
+    cache: VectorCache,
+    batch_size: int = 32,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `texts` (shape (n, dim)), embedding only those not cached; returns (vectors, n_embedded).
+
+    `on_batch(k)` is called after each batch of k newly embedded texts (for progress bars).
+    """
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    cached = cache.get_many(model, hashes, dim)
+    todo: dict[str, list[int]] = {}
+    for i, h in enumerate(hashes):
+        if h in cached:
+            out[i] = cached[h]
+        else:
+            todo.setdefault(h, []).append(i)
+    pending = list(todo.items())
+    for start in range(0, len(pending), batch_size):
+        part = pending[start : start + batch_size]
+        vectors = encode([texts[rows[0]] for _, rows in part])
+        for (_, rows), vec in zip(part, vectors, strict=True):
+            out[rows] = vec
+        cache.put_many(model, [(h, vec) for (h, _), vec in zip(part, vectors, strict=True)])
+        if on_batch:
+            on_batch(len(part))
+    return out, len(pending)
