@@ -44,7 +44,7 @@ class Settings:
     rrf_k: int = _s(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve.")
     per_article_cap: int = _s(2, "At most this many passages of one article in a result list.")
     # --- answers ---
-    answer_sentences: int = _s(4, "Most sentences in an extractive answer (2-5 reads best).")
+    answer_sentences: int = _s(5, "Most sentences in an extractive answer (2-5 reads best).")
     min_relevance: float = _s(
         0.35, "Below this best-passage cosine (and weak keyword overlap) the bot answers 'not found'."
     )

@@ -21,7 +21,7 @@ from index.store import keyword_terms
 
 @dataclass(frozen=True)
 class ExtractiveOptions:
-    max_sentences: int = 4
+    max_sentences: int = 5
     min_relevance: float = 0.35  # best passage cosine below this (with weak keyword support) = not found
     passages: int = 6  # how many top hits sentences are drawn from
     redundancy: float = 0.82  # a sentence this similar (cosine) to one already chosen is skipped
@@ -169,14 +169,34 @@ def extractive_answer(
             break
         if i in chosen or redundant(i):
             continue
+        if chosen and cands[i].hit.doc_id != cands[chosen[0]].hit.doc_id and scores[i] < 0.9 * best:
+            continue  # another article must be nearly as relevant to join the answer
         chosen.append(int(i))
-        nxt = i + 1  # a lead-in sentence brings the sentence that makes its point
-        if (
-            is_vague(cands[i].text) and nxt < n and cands[nxt].hit is cands[i].hit and nxt not in chosen
-            and len(chosen) < opts.max_sentences and not redundant(nxt)
-        ):
-            chosen.append(nxt)
+        for j in companions(cands, int(i)):
+            if len(chosen) < opts.max_sentences and j not in chosen and not redundant(j):
+                chosen.append(j)
     return compose(question, hits, [cands[i] for i in chosen])
+
+
+_ENUM_LATER = re.compile(r"^\W*(secondly|second,|thirdly|third,|finally|lastly)\b", re.I)
+_ENUM_FIRST = re.compile(r"^\W*(firstly|first,|first of all)\b", re.I)
+
+
+def companions(cands: Sequence[Candidate], i: int) -> list[int]:
+    """Sentences that must accompany sentence i to make sense: the point after a lead-in, and the
+    first item of an enumeration whose later item ("Secondly, …") was chosen."""
+    out = []
+    c = cands[i]
+    if _ENUM_LATER.search(c.text):
+        for j in range(i - 1, -1, -1):
+            if cands[j].hit is not c.hit:
+                break
+            if _ENUM_FIRST.search(cands[j].text):
+                out.append(j)
+                break
+    if is_vague(c.text) and i + 1 < len(cands) and cands[i + 1].hit is c.hit:
+        out.append(i + 1)
+    return out
 
 
 def compose(question: str, hits: tuple[Hit, ...], chosen: Sequence[Candidate]) -> Answer:

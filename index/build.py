@@ -16,10 +16,12 @@ import numpy as np
 from index.chunking import Chunk, chunk_document
 from index.documents import Document, canonical_url
 from index.embedding import Embedder
+from index.faults import checkpoint
 from index.loaders import LoadError
 from index.store import (
     GenerationWriter,
     IndexMismatch,
+    IndexProblem,
     Layout,
     Manifest,
     now_iso,
@@ -173,6 +175,9 @@ def build_index(
         layout.remove_stale_generations()
         unique = dedupe(docs, report)
         pairs = _chunk_all(unique, opts, report, progress)
+        if not pairs:
+            failures = "; ".join(str(e) for e in report.errors[:5]) or "no article files found"
+            raise IndexProblem(f"nothing to index ({failures}). The current index, if any, is unchanged.")
         cache = VectorCache(layout.cache_db)
         try:
             vectors = _embed_all(pairs, embedder, cache, opts, report, progress)
@@ -188,10 +193,13 @@ def build_index(
             for i, ((doc, chunks), vecs) in enumerate(zip(pairs, vectors, strict=True), 1):
                 writer.add(doc, chunks, vecs)
                 progress("writing", i, len(pairs))
+                if i == len(pairs) // 2:
+                    checkpoint("build-half-written")
             manifest = writer.commit()
         except BaseException:
             writer.abort()
             raise
+        checkpoint("build-before-switch")
         layout.set_current(name)
         layout.remove_stale_generations()
     report.generation = name
@@ -211,7 +219,6 @@ def update_index(
     progress: Progress = _no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
-    before_commit: Callable[[], None] | None = None,
 ) -> BuildReport:
     """Add, replace or remove articles in the live generation, atomically.
 
@@ -269,9 +276,10 @@ def update_index(
                 else:
                     report.added += 1
                 progress("writing", i, len(pairs))
-            if before_commit:
-                before_commit()
-            manifest = writer.commit()
+            if writer.changed:
+                manifest = writer.commit()
+            else:
+                writer.abort()
         except BaseException:
             writer.abort()
             raise

@@ -104,11 +104,14 @@ def split_units(text: str, max_tokens: int) -> list[Unit]:
             piece_end = min(piece_start + max_tokens, len(tokens))
             if piece_end < len(tokens):
                 for back in range(piece_end, piece_start + max_tokens // 2, -1):
-                    if text[start + offsets[back] - 1 : start + offsets[back]].isspace():
+                    # cl100k tokens carry their leading space: cut before a token that starts a word
+                    if text[start + offsets[back]].isspace():
                         piece_end = back
                         break
             s = start + offsets[piece_start]
             e = start + offsets[piece_end] if piece_end < len(tokens) else end
+            while s < e and text[s].isspace():
+                s += 1
             seg = text[s:e].rstrip()
             units.append(Unit(s, s + len(seg), piece_end - piece_start, para_end and piece_end == len(tokens)))
             piece_start = piece_end

@@ -178,7 +178,7 @@ def document_from_record(record: Any, *, origin: str, default_id: str = "") -> D
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$", re.M)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$", re.M)
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 
@@ -196,11 +196,10 @@ def parse_markdown(text: str, *, origin: str, stem: str) -> Document:
     elif text.startswith("---"):
         raise ArticleError("front matter starts with '---' but has no closing '---'")
     body = text.strip()
-    if not meta.get("title"):
-        heading = _HEADING.search(body)
-        if heading and not body[: heading.start()].strip():
-            meta["title"] = heading.group(2)
-            body = body[heading.end() :].strip()
+    heading = _HEADING.match(body)
+    if heading and (not meta.get("title") or heading.group(2).strip() == str(meta["title"]).strip()):
+        meta.setdefault("title", heading.group(2))  # a leading "# Title" is the title, not body text
+        body = body[heading.end() :].strip()
     body = _HEADING.sub(lambda m: m.group(2), body)
     body = _MD_LINK.sub(lambda m: m.group(1), body)
     body = _MD_EMPHASIS.sub(lambda m: m.group(2), body)

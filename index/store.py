@@ -28,7 +28,6 @@ import re
 import shutil
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ import numpy as np
 
 from index.chunking import Chunk
 from index.documents import Document, canonical_url, parse_date
+from index.faults import checkpoint
 from index.hits import Filters, Hit
 
 FORMAT_VERSION = 1
@@ -133,8 +133,8 @@ class Layout:
         _fsync_dir(self.root)
 
     def new_generation_name(self) -> str:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        return f"g{stamp}-{os.getpid()}-{int(time.monotonic_ns() % 1_000_000):06d}"
+        """Names sort in creation order (microsecond timestamps; builds are serialized by the write lock)."""
+        return f"g{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
 
     def remove_stale_generations(self, keep: int = 2) -> list[str]:
         """Delete generations other than the live one and the `keep - 1` newest before it.
@@ -302,6 +302,7 @@ class GenerationWriter:
         self.conn.execute("BEGIN IMMEDIATE")
         self._pending_remove: list[int] = []
         self._pending_add: list[tuple[np.ndarray, np.ndarray]] = []
+        self.changed = new  # whether commit() has anything to write
 
     def document_row(self, doc_id: str) -> sqlite3.Row | None:
         self.conn.row_factory = sqlite3.Row
@@ -330,6 +331,7 @@ class GenerationWriter:
             if outlet and source_key(outlet) != source_key(row[0]) and outlet not in current:
                 current.append(outlet)
         self.conn.execute("UPDATE documents SET also_reported_by = ? WHERE id = ?", (json.dumps(current), doc_id))
+        self.changed = True
 
     def remove(self, doc_id: str) -> bool:
         rows = self.conn.execute(
@@ -350,6 +352,7 @@ class GenerationWriter:
             self._pending_remove.append(chunk_id)
         self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        self.changed = self.changed or exists is not None
         return exists is not None
 
     def add(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[int]:
@@ -382,6 +385,7 @@ class GenerationWriter:
                 "INSERT INTO chunks_fts(rowid, head, body) VALUES (?, ?, ?)", (chunk_id, head, chunk.text)
             )
             ids.append(chunk_id)
+        self.changed = True
         if ids:
             self._pending_add.append((np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32)))
         return ids
@@ -403,6 +407,7 @@ class GenerationWriter:
         old_file = m.faiss_file
         m.faiss_file = f"vectors-{m.version:06d}.faiss"
         write_faiss(self.faiss, self.dir / m.faiss_file)
+        checkpoint("before-commit")  # new vectors on disk, SQLite not yet committed: the riskiest moment
         self.conn.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)", (m.to_json(),)
         )
