@@ -19,6 +19,7 @@ from bot.answers import Answer, Turn
 from bot.config import Settings
 from bot.conversation import heuristic_rewrite, trim_history
 from bot.extractive import ExtractiveOptions, extractive_answer
+from bot.state import State
 from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from index.documents import Document, parse_date
 from index.embedding import Embedder, get_embedder
@@ -66,8 +67,18 @@ class Engine:
         self._reader: GenerationReader | None = None
         self._reader_lock = threading.Lock()
         self._checked_at = 0.0
+        self._state: State | None = None
 
     # ------------------------------------------------------------------ components
+
+    @property
+    def state(self) -> State:
+        """Feeds, feedback and conversation memory (`<index_dir>/state.sqlite`)."""
+        if self._state is None:
+            with self._embedder_lock:
+                if self._state is None:
+                    self._state = State.for_index_dir(self.layout.root)
+        return self._state
 
     @property
     def embedder(self) -> Embedder:

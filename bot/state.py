@@ -1,0 +1,238 @@
+"""Bot state that outlives one process: feeds, feedback on answers, conversation memory.
+
+Stored in SQLite (`<index_dir>/state.sqlite`) by default. The SQL is deliberately plain so that the
+same statements run on PostgreSQL (`database_url`), where several bot replicas share it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.answers import Turn
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS feeds (
+        url TEXT PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        etag TEXT,
+        last_modified TEXT,
+        added_by TEXT NOT NULL DEFAULT '',
+        added_at TEXT NOT NULL,
+        last_polled_at TEXT,
+        last_status TEXT NOT NULL DEFAULT '',
+        entries_indexed INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS feed_entries (
+        feed_url TEXT NOT NULL,
+        entry_id TEXT NOT NULL,
+        doc_id TEXT NOT NULL DEFAULT '',
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (feed_url, entry_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS answers (
+        id TEXT PRIMARY KEY,
+        question TEXT NOT NULL,
+        text TEXT NOT NULL,
+        citations TEXT NOT NULL,
+        found INTEGER NOT NULL,
+        guild_id TEXT NOT NULL DEFAULT '',
+        channel_id TEXT NOT NULL DEFAULT '',
+        user_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS feedback (
+        answer_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        vote INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (answer_id, user_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS conversation_turns (
+        conversation_id TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, turn)
+    )""",
+]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Feed:
+    url: str
+    title: str
+    etag: str | None
+    last_modified: str | None
+    added_by: str
+    added_at: str
+    last_polled_at: str | None
+    last_status: str
+    entries_indexed: int
+
+
+@dataclass(frozen=True)
+class FeedbackCounts:
+    up: int
+    down: int
+
+
+class State:
+    """Thread-safe access to the state database (one connection, serialized)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        for statement in SCHEMA:
+            self._conn.execute(statement)
+
+    @classmethod
+    def for_index_dir(cls, index_dir: Path) -> State:
+        return cls(index_dir / "state.sqlite")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ------------------------------------------------------------------ feeds
+
+    def add_feed(self, url: str, *, added_by: str = "", title: str = "") -> bool:
+        """Register a feed; False if it was already registered."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO feeds (url, title, added_by, added_at) VALUES (?, ?, ?, ?) ON CONFLICT(url) DO NOTHING",
+                (url, title, added_by, now_iso()),
+            )
+            return cur.rowcount == 1
+
+    def remove_feed(self, url: str) -> bool:
+        with self._tx() as db:
+            db.execute("DELETE FROM feed_entries WHERE feed_url = ?", (url,))
+            return db.execute("DELETE FROM feeds WHERE url = ?", (url,)).rowcount == 1
+
+    def feeds(self) -> list[Feed]:
+        rows = self._query(
+            "SELECT url, title, etag, last_modified, added_by, added_at, last_polled_at, last_status,"
+            " entries_indexed FROM feeds ORDER BY added_at, url"
+        )
+        return [Feed(*r) for r in rows]
+
+    def feed(self, url: str) -> Feed | None:
+        return next((f for f in self.feeds() if f.url == url), None)
+
+    def record_poll(
+        self, url: str, *, status: str, etag: str | None = None, last_modified: str | None = None,
+        title: str | None = None, indexed: int = 0,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_status = ?, etag = COALESCE(?, etag),"
+                " last_modified = COALESCE(?, last_modified), title = COALESCE(?, title),"
+                " entries_indexed = entries_indexed + ? WHERE url = ?",
+                (now_iso(), status, etag, last_modified, title, indexed, url),
+            )
+
+    def seen_entries(self, feed_url: str) -> set[str]:
+        return {r[0] for r in self._query("SELECT entry_id FROM feed_entries WHERE feed_url = ?", (feed_url,))}
+
+    def mark_entries(self, feed_url: str, entries: Sequence[tuple[str, str]]) -> None:
+        """Remember (entry_id, doc_id) pairs as indexed, so the next poll skips them."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO feed_entries (feed_url, entry_id, doc_id, seen_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(feed_url, entry_id) DO NOTHING",
+                [(feed_url, entry_id, doc_id, now_iso()) for entry_id, doc_id in entries],
+            )
+
+    # ------------------------------------------------------------------ answers and feedback
+
+    def record_answer(
+        self, answer_id: str, *, question: str, text: str, citations: Sequence[str], found: bool,
+        guild_id: str = "", channel_id: str = "", user_id: str = "",
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO answers (id, question, text, citations, found, guild_id, channel_id, user_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (answer_id, question, text, json.dumps(list(citations)), int(found), guild_id, channel_id, user_id,
+                 now_iso()),
+            )
+
+    def record_feedback(self, answer_id: str, user_id: str, vote: int) -> None:
+        """One vote per user and answer; voting again replaces the earlier vote."""
+        if vote not in (1, -1):
+            raise ValueError("vote must be 1 or -1")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO feedback (answer_id, user_id, vote, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(answer_id, user_id) DO UPDATE SET vote = excluded.vote, created_at = excluded.created_at",
+                (answer_id, user_id, vote, now_iso()),
+            )
+
+    def feedback(self, answer_id: str | None = None) -> FeedbackCounts:
+        where, params = ("WHERE answer_id = ?", (answer_id,)) if answer_id else ("", ())
+        rows = self._query(
+            f"SELECT COALESCE(SUM(CASE WHEN vote > 0 THEN 1 ELSE 0 END), 0),"
+            f" COALESCE(SUM(CASE WHEN vote < 0 THEN 1 ELSE 0 END), 0) FROM feedback {where}",
+            params,
+        )
+        return FeedbackCounts(int(rows[0][0]), int(rows[0][1]))
+
+    def feedback_rows(self) -> list[tuple[str, str, int, str]]:
+        return [tuple(r) for r in self._query(
+            "SELECT answer_id, user_id, vote, created_at FROM feedback ORDER BY created_at"
+        )]
+
+    # ------------------------------------------------------------------ conversations
+
+    def add_turn(self, conversation_id: str, question: str, answer: str, keep: int = 20) -> None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(turn), 0) FROM conversation_turns WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            turn = int(row[0]) + 1
+            db.execute(
+                "INSERT INTO conversation_turns (conversation_id, turn, question, answer, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, turn, question, answer, now_iso()),
+            )
+            db.execute(
+                "DELETE FROM conversation_turns WHERE conversation_id = ? AND turn <= ?", (conversation_id, turn - keep)
+            )
+
+    def turns(self, conversation_id: str, limit: int = 6) -> list[Turn]:
+        rows = self._query(
+            "SELECT question, answer FROM conversation_turns WHERE conversation_id = ? ORDER BY turn DESC LIMIT ?",
+            (conversation_id, limit),
+        )
+        return [Turn(q, a) for q, a in reversed(rows)]
