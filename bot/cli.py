@@ -106,6 +106,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
 
+    p = sub.add_parser("serve", help="run the Discord bot (needs DISCORD_TOKEN)", description=(
+        "Connect to Discord and answer @mentions, DMs, thread follow-ups and slash commands. The token "
+        "comes from DISCORD_TOKEN (environment or .env). NEWSBOT_DISCORD_API_BASE points the bot at "
+        "another Discord API, such as the local stand-in the tests use."
+    ))
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("config", help="print the effective settings (secrets masked)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_config)
@@ -253,6 +260,16 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     listing = ", ".join(f"{name or '(none)'} ({n})" for name, n in stats.sources)
     print(f"sources:   {listing}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.discordbot.run import serve
+
+    if not args.verbose:
+        logging.getLogger("newsbot").setLevel(logging.INFO)
+        logging.getLogger("discord").setLevel(logging.INFO)
+        logging.getLogger().setLevel(logging.INFO)
+    return serve(settings)
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:

@@ -111,6 +111,15 @@ class Engine:
                 log.info("switched to index %s v%s", self._reader.name, self._reader.manifest.version)
             return self._reader
 
+    def warm_up(self) -> None:
+        """Load the embedding model and open the index now, so the first question is fast."""
+        self.embedder.encode(["warm up"])
+        if self.has_index():
+            self.reader()
+
+    def llm_configured(self) -> bool:
+        return _llm_enabled(self.settings)
+
     def has_index(self) -> bool:
         return self.layout.current_generation() is not None
 

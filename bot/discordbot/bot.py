@@ -1,0 +1,172 @@
+"""The discord.py client: setup, safety nets, and the shared "answer this question" path.
+
+Everything here is a thin layer over `bot.engine.Engine`: the engine does the work (in a worker
+thread, never on the event loop), this module turns Discord events into engine calls and engine
+results into messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import discord
+import yarl
+from discord.ext import commands
+
+from bot.answers import Answer, Turn
+from bot.config import Settings
+from bot.discordbot.guards import RateLimiter
+from bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
+from bot.engine import Engine
+
+log = logging.getLogger("newsbot.discord")
+T = TypeVar("T")
+
+HISTORY_TURNS = 6
+
+
+def error_id() -> str:
+    return secrets.token_hex(4)
+
+
+def apology(err_id: str) -> str:
+    return f"Sorry — something went wrong while answering. (error id `{err_id}`)"
+
+
+class NewsBot(commands.Bot):
+    """newsbot on Discord. `engine` does all retrieval and answering."""
+
+    def __init__(self, engine: Engine, *, settings: Settings | None = None, **kwargs: Any) -> None:
+        self.engine = engine
+        self.settings = settings or engine.settings
+        intents = discord.Intents.default()
+        intents.message_content = True  # needed to read @mention questions and thread follow-ups
+        kwargs.setdefault("guild_ready_timeout", 2.0)
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # no prefix commands; slash commands only
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+            **kwargs,
+        )
+        self.limiter = RateLimiter(self.settings.discord_user_cooldown, self.settings.discord_guild_rate)
+        self.started_at = time.monotonic()
+        self.ready_to_answer = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
+        _harden_parsers(self)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def setup_hook(self) -> None:
+        from bot.discordbot.cogs import setup_cogs
+
+        await setup_cogs(self)
+        guild_id = self.settings.discord_guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d slash commands (%s)", len(synced), f"guild {guild_id}" if guild_id else "global")
+        self.spawn(self._warm_up())
+        if self.settings.feed_poll_minutes > 0:
+            from bot.freshness import poll_feeds_forever
+
+            self.spawn(poll_feeds_forever(self.engine, self.settings.feed_poll_minutes))
+
+    async def _warm_up(self) -> None:
+        """Load the model and the index before the first question (in a worker thread)."""
+        try:
+            await self.run_engine(self.engine.warm_up)
+        except Exception:
+            log.exception("warm-up failed; questions will retry on demand")
+        finally:
+            self.ready_to_answer.set()
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def run_engine(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run blocking engine work in a worker thread so heartbeats and other events go on."""
+        return await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: questions are handled by AskCog's listener, commands are slash commands."""
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("unhandled error in %s (error id %s)", event_method, error_id())
+
+    # ------------------------------------------------------------------ answering
+
+    async def answer(
+        self, question: str, *, history: list[Turn], on_text: Callable[[str], None] | None = None,
+    ) -> Answer:
+        return await self.run_engine(self.engine.ask, question, history=history, on_text=on_text)
+
+    def record(
+        self, answer: Answer, *, answer_id: str, conversation_id: str, user_id: int,
+        guild_id: int | None, channel_id: int,
+    ) -> None:
+        """Store the answer (for feedback) and the turn (for follow-ups). Blocking: run in a thread."""
+        state = self.engine.state
+        state.record_answer(
+            answer_id, question=answer.question, text=answer.text,
+            citations=[c.doc_id for c in answer.citations], found=answer.found,
+            guild_id=str(guild_id or ""), channel_id=str(channel_id), user_id=str(user_id),
+        )
+        state.add_turn(conversation_id, answer.question, answer.text)
+
+    def replies_for(self, answer: Answer) -> list[Reply]:
+        footer = "newsbot · quoted from the sources" if answer.mode == "extractive" else "newsbot · model answer, checked"
+        return answer_replies(answer, embeds=self.settings.discord_embeds, footer=footer)
+
+
+def _harden_parsers(bot: discord.Client) -> None:
+    """Make every gateway event parser drop (and log) an event it cannot parse.
+
+    discord.py lets a parser exception escape `Client.start()`, which would take the whole bot down
+    on one malformed event. Discord does not send those, but a bot must not die if it ever does.
+    """
+    parsers = bot._connection.parsers
+
+    def guard(name: str, func: Callable[[Any], None]) -> Callable[[Any], None]:
+        def safe(data: Any) -> None:
+            try:
+                func(data)
+            except Exception:
+                log.exception("dropped a malformed %s event (error id %s)", name, error_id())
+
+        return safe
+
+    for name, func in list(parsers.items()):
+        parsers[name] = guard(name, func)
+
+
+async def configure_api_base(base: str, token: str) -> str:
+    """Point discord.py's REST and gateway at `base` (a stand-in); returns the gateway URL used.
+
+    REST URLs come from `Route.BASE`; a plain client dials `DEFAULT_GATEWAY` without asking
+    `/gateway/bot`, so we ask it ourselves.
+    """
+    base = base.rstrip("/")
+    discord.http.Route.BASE = base
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{base}/gateway/bot", headers={"Authorization": f"Bot {token}"}, timeout=aiohttp.ClientTimeout(total=10)
+    ) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{base}/gateway/bot answered HTTP {resp.status}")
+        data = await resp.json(content_type=None)
+    url = str(data["url"])
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+    return url

@@ -1,0 +1,21 @@
+"""One cog per feature area: asking (mentions, DMs, threads, /ask), lookups (/search, /source, /latest,
+/stats) and administration (/ingest, /feeds, /reindex)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.discordbot.bot import NewsBot
+
+
+async def setup_cogs(bot: NewsBot) -> None:
+    from bot.discordbot.cogs.admin import AdminCog
+    from bot.discordbot.cogs.ask import AskCog
+    from bot.discordbot.cogs.lookup import LookupCog
+    from bot.discordbot.views import FeedbackButton
+
+    bot.add_dynamic_items(FeedbackButton)
+    await bot.add_cog(AskCog(bot))
+    await bot.add_cog(LookupCog(bot))
+    await bot.add_cog(AdminCog(bot))

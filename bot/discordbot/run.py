@@ -1,0 +1,58 @@
+"""`newsbot serve`: check the token, make sure an index exists, connect, and answer until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bot.config import Settings
+
+log = logging.getLogger("newsbot.discord")
+
+NO_TOKEN = """\
+newsbot serve needs a Discord bot token, and DISCORD_TOKEN is not set.
+
+  1. Open https://discord.com/developers/applications and create an application (or pick yours).
+  2. Bot → Reset Token → copy it. Under "Privileged Gateway Intents" enable MESSAGE CONTENT.
+  3. export DISCORD_TOKEN=<the token>   (or put DISCORD_TOKEN=<the token> in a .env file here)
+  4. Invite the bot: see "Running the Discord bot" in README.md for the invite URL and permissions.
+"""
+
+
+def serve(settings: Settings) -> int:
+    if not settings.discord_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    from bot.engine import Engine
+
+    engine = Engine(settings)
+    if not engine.has_index():
+        from bot.cli import progress_bar
+
+        print("No index yet: building one from the corpus first ...", file=sys.stderr)
+        report = engine.build(progress=progress_bar())
+        print(f"Built {report.summary()}.", file=sys.stderr)
+    try:
+        asyncio.run(run_bot(engine, settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def run_bot(engine: object, settings: Settings) -> None:
+    import discord
+
+    from bot.discordbot.bot import NewsBot, configure_api_base
+
+    token = settings.discord_token
+    if settings.discord_api_base:
+        url = await configure_api_base(settings.discord_api_base, token)
+        log.warning("using Discord API at %s (gateway %s)", settings.discord_api_base, url)
+    bot = NewsBot(engine)  # type: ignore[arg-type]
+    try:
+        async with bot:
+            await bot.start(token)
+    except discord.LoginFailure:
+        print("Discord rejected the token (DISCORD_TOKEN). Reset it in the developer portal.", file=sys.stderr)
+        raise SystemExit(2) from None
