@@ -258,6 +258,32 @@ def test_feedback_click_is_stored_and_counted(corpus_copy: Path) -> None:
     run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=120)
 
 
+def test_reindex_is_admin_only_and_reports_progress(corpus_copy: Path) -> None:
+    async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+        await ready(bot)
+        before = bot.engine.stats().generation
+        rec = await standin.slash_command("reindex", {}, user_id=standin.user_id, channel_id=standin.general_id)
+        [resp] = await standin.wait_for_response(rec.id)
+        assert resp["message"]["flags"] & 64 and "Only server admins" in resp["message"]["content"]
+
+        rec = await standin.slash_command("reindex", {}, user_id=standin.admin_id, channel_id=standin.general_id)
+        [status] = await standin.wait_for_response(rec.id, kind="followup", timeout=30)
+        # Questions are answered while the rebuild runs.
+        await standin.send_dm(standin.user_id, "Why is Xiaomi dropping Leica?")
+
+        def finished() -> dict[str, Any] | None:
+            msg = standin.get_message(int(status["message"]["id"]))
+            return msg if msg and msg["content"].startswith("Rebuilt") else None
+
+        final = await standin.wait_for(finished, timeout=120)
+        assert "33 articles" in final["content"]
+        [answer] = await wait_for_answer(standin, standin.dm_channel_id(standin.user_id), bot)
+        assert "$3 to $5" in message_text(answer)
+        assert bot.engine.stats().generation != before
+
+    run_standin(scenario, bot_factory=bot_factory(corpus_copy, corpus=str(REPO / "docs_corpus")), timeout=150)
+
+
 # ---------------------------------------------------------------------------------------- safety
 
 

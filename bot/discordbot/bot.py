@@ -30,6 +30,11 @@ log = logging.getLogger("newsbot.discord")
 T = TypeVar("T")
 
 HISTORY_TURNS = 6
+# Send Messages, Create Public Threads, Send Messages in Threads, Embed Links, Read Message History
+INVITE_PERMISSIONS = discord.Permissions(
+    send_messages=True, create_public_threads=True, send_messages_in_threads=True, embed_links=True,
+    read_message_history=True,
+).value
 
 
 def error_id() -> str:
@@ -100,6 +105,13 @@ class NewsBot(commands.Bot):
     async def run_engine(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run blocking engine work in a worker thread so heartbeats and other events go on."""
         return await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+
+    async def on_ready(self) -> None:
+        app_id = self.application_id or (self.user.id if self.user else 0)
+        log.info(
+            "connected as %s to %d server(s); invite link: https://discord.com/oauth2/authorize?client_id=%s"
+            "&scope=bot+applications.commands&permissions=%d", self.user, len(self.guilds), app_id, INVITE_PERMISSIONS,
+        )
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: questions are handled by AskCog's listener, commands are slash commands."""
