@@ -113,6 +113,17 @@ def make_parser() -> argparse.ArgumentParser:
     ))
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("chat", help="an interactive conversation in the terminal", description=(
+        "Ask questions one after another; follow-ups use the conversation (\"what about Huawei?\"). "
+        "Works offline with quoted answers, or with the configured language model. Type /new to start "
+        "over, /quit (or Ctrl-D) to leave."
+    ))
+    llm = p.add_mutually_exclusive_group()
+    llm.add_argument("--llm", dest="llm", action="store_true", default=None,
+                     help="compose answers with the configured language model")
+    llm.add_argument("--no-llm", dest="llm", action="store_false", help="quote sentences from the articles")
+    p.set_defaults(func=cmd_chat)
+
     p = sub.add_parser("config", help="print the effective settings (secrets masked)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_config)
@@ -198,27 +209,19 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if report:
             print(f"Built {report.summary()}.", file=sys.stderr)
     dates = _dates(args)
-    streamed = {"shown": 0}
-
-    def on_text(text: str) -> None:  # the model's answer as it streams (text so far)
-        if not args.json and sys.stdout.isatty():
-            sys.stdout.write(text[streamed["shown"]:])
-            sys.stdout.flush()
-            streamed["shown"] = len(text)
-
+    printer = StreamPrinter(not args.json and sys.stdout.isatty())
     try:
         answer = engine.ask(
-            args.question, use_llm=args.llm, on_text=on_text,
+            args.question, use_llm=args.llm, on_text=printer,
             filters=Filters(tuple(args.source), dates["since"], dates["until"]),
         )
     except QuestionRejected as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    printer.erase()  # the streamed draft is replaced by the checked answer
     if args.json:
         print(json.dumps(answer_json(answer), indent=2, ensure_ascii=False))
     else:
-        if streamed["shown"]:
-            sys.stdout.write("\r\033[J")  # replace the raw stream with the checked answer
         print(render_answer(answer))
     return 0
 
@@ -259,6 +262,71 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"newest:    {stats.newest_article or '-'}")
     listing = ", ".join(f"{name or '(none)'} ({n})" for name, n in stats.sources)
     print(f"sources:   {listing}")
+    return 0
+
+
+class StreamPrinter:
+    """Prints a model's answer as it streams, then erases it so the checked answer can replace it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = ""
+
+    def __call__(self, text: str) -> None:
+        if self.enabled and text.startswith(self.shown):
+            sys.stdout.write(text[len(self.shown):])
+            sys.stdout.flush()
+            self.shown = text
+
+    def erase(self) -> None:
+        if not self.enabled or not self.shown:
+            return
+        import shutil
+
+        cols = max(20, shutil.get_terminal_size().columns)
+        rows = sum(max(1, -(-len(line) // cols)) for line in self.shown.split("\n"))
+        sys.stdout.write(f"\r\033[{rows - 1}F\033[J" if rows > 1 else "\r\033[J")
+        sys.stdout.flush()
+        self.shown = ""
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.answers import Turn
+    from bot.engine import QuestionRejected
+
+    engine = _engine(settings)
+    if not engine.has_index():
+        print("No index yet: building one from the bundled articles first ...", file=sys.stderr)
+        engine.ensure_index(progress=progress_bar())
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the indexed news. /new starts a new conversation, /quit leaves.")
+    history: list[Turn] = []
+    while True:
+        try:
+            question = input("you> " if interactive else "").strip()
+        except EOFError:
+            break
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            history = []
+            print("(new conversation)")
+            continue
+        printer = StreamPrinter(interactive and sys.stdout.isatty())
+        try:
+            answer = engine.ask(question, history=history, use_llm=args.llm, on_text=printer)
+        except QuestionRejected as exc:
+            print(str(exc))
+            continue
+        printer.erase()
+        if answer.standalone_question:
+            print(f"(searched for: {answer.standalone_question})")
+        print(render_answer(answer))
+        print()
+        history.append(Turn(answer.question, answer.text))
     return 0
 
 
