@@ -358,6 +358,22 @@ def test_allow_list_keeps_the_bot_quiet_elsewhere(corpus_copy: Path) -> None:
     run_standin(scenario, bot_factory=make, timeout=60)
 
 
+def test_a_failure_gives_an_apology_with_an_error_id_and_logs_it(corpus_copy: Path, caplog) -> None:  # noqa: ANN001
+    async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+        await ready(bot)
+        (corpus_copy / "CURRENT").write_text("g-vanished\n")  # the index disappears under the bot
+        await asyncio.sleep(0.6)
+        await standin.send_dm(standin.user_id, "Why is Xiaomi dropping Leica?")
+        [msg] = await wait_for_answer(standin, standin.dm_channel_id(standin.user_id), bot)
+        match = re.search(r"Sorry — something went wrong.*error id `([0-9a-f]{8})`", msg["content"])
+        assert match, msg["content"]
+        logged = [r for r in caplog.records if match.group(1) in r.getMessage()]
+        assert logged and logged[0].exc_info, "the log has the detail under the same id"
+        assert standin.token not in caplog.text
+
+    run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=60)
+
+
 def test_bot_survives_a_malformed_event(corpus_copy: Path) -> None:
     async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
         await ready(bot)
