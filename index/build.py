@@ -1,7 +1,9 @@
 """Documents in, a searchable index out: full builds (a new generation) and incremental updates.
 
 Both embed only passages the vector cache has not seen, and both are all-or-nothing: a build becomes
-visible when CURRENT is switched, an update when its SQLite transaction commits.
+visible when CURRENT is switched, an update when its SQLite transaction commits. Both index a story once:
+exact copies (same canonical URL or text) and near-duplicates (MinHash, `index.dedup`) are merged into
+the first stored article, whose `also_reported_by` lists the other outlets.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import Chunk, chunk_document
+from index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
 from index.documents import Document, canonical_url
 from index.embedding import Embedder
 from index.faults import checkpoint
 from index.loaders import LoadError
 from index.store import (
+    COMPACT_RATIO,
     GenerationWriter,
     IndexMismatch,
     IndexProblem,
     Layout,
     Manifest,
+    current_manifest,
+    fetched_documents,
     now_iso,
-    open_current,
     write_lock,
 )
 from index.vector_cache import VectorCache, embed_with_cache
@@ -53,6 +58,11 @@ class BuildReport:
     errors: list[LoadError] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    carried: int = 0  # web articles a full build kept from the previous generation
+    compacted: bool = False  # whether an update rewrote the FAISS snapshot
+    # per input article id: "new", "updated", "unchanged", "duplicate" or "failed" (updates only)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    stored_as: dict[str, str] = field(default_factory=dict)  # input id -> id of the article that holds it
 
     def summary(self) -> str:
         parts = [f"{self.documents} articles, {self.chunks} passages"]
@@ -60,6 +70,8 @@ class BuildReport:
             parts.append(
                 f"{self.added} new, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed"
             )
+        if self.carried:
+            parts.append(f"{self.carried} web articles kept")
         parts.append(f"{self.embedded} passages embedded, {self.reused} from cache")
         if self.duplicates:
             parts.append(f"{len(self.duplicates)} duplicates merged")
@@ -76,33 +88,46 @@ class BuildOptions:
     batch_size: int = 32
 
 
-def dedupe(docs: Sequence[Document], report: BuildReport) -> list[Document]:
-    """Drop exact copies (same text or canonical URL) and repeated ids, keeping the first.
+def dedupe(docs: Sequence[Document], report: BuildReport, near: DedupIndex | None = None) -> list[Document]:
+    """Drop exact copies (same text or canonical URL), near-duplicates (MinHash similarity at or above
+    `near.threshold`) and repeated ids, keeping the first.
 
-    The outlets of dropped copies are kept in the survivor's `also_reported_by`.
+    The outlets of dropped copies are kept in the survivor's `also_reported_by`, and `report.stored_as`
+    maps each dropped copy to its survivor. `near` (filled here) ends up holding every kept article's
+    signature, which the writer stores for later updates.
     """
+    near = near if near is not None else DedupIndex()
     kept: dict[str, Document] = {}
-    by_hash: dict[str, str] = {}
-    by_url: dict[str, str] = {}
     for doc in docs:
-        h, url = doc.content_hash(), canonical_url(doc.url)
-        twin = by_hash.get(h) or (by_url.get(url) if url else None)
-        if doc.id in kept and twin != doc.id:
-            report.errors.append(
-                LoadError(doc.origin or doc.id, f"duplicate id {doc.id!r} (also used by {kept[doc.id].origin}); skipped")
-            )
+        if doc.id in kept:
+            first = kept[doc.id]
+            same_url = bool(doc.url) and canonical_url(doc.url) == canonical_url(first.url)
+            if not same_url and doc.content_hash() != first.content_hash():
+                report.errors.append(
+                    LoadError(doc.origin or doc.id, f"duplicate id {doc.id!r} (also used by {first.origin}); skipped")
+                )
+                continue
+            report.duplicates.append(f"{doc.id}: same story as {doc.id}")
             continue
-        if twin is not None:
-            first = kept[twin]
+        sig = minhash(doc.body)
+        match = near.match(doc, sig)
+        if match is not None:
+            first = kept[match.doc_id]
             if doc.source and doc.source != first.source and doc.source not in first.also_reported_by:
-                kept[twin] = first.with_(also_reported_by=(*first.also_reported_by, doc.source))
-            report.duplicates.append(f"{doc.id}: same story as {twin}")
+                kept[match.doc_id] = first.with_(also_reported_by=(*first.also_reported_by, doc.source))
+            report.duplicates.append(_duplicate_line(doc.id, match.doc_id, match.kind, match.similarity))
+            report.outcomes[doc.id] = "duplicate"
+            report.stored_as[doc.id] = match.doc_id
             continue
         kept[doc.id] = doc
-        by_hash[h] = doc.id
-        if url:
-            by_url[url] = doc.id
+        near.add(doc, sig)
     return list(kept.values())
+
+
+def _duplicate_line(doc_id: str, twin: str, kind: str, similarity: float) -> str:
+    if kind == "near":
+        return f"{doc_id}: near-duplicate of {twin} (similarity {similarity:.2f})"
+    return f"{doc_id}: same story as {twin}"
 
 
 def _chunk_all(
@@ -166,47 +191,69 @@ def build_index(
     progress: Progress = _no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
+    keep_fetched: bool = False,
 ) -> BuildReport:
-    """Index `docs` into a new generation under `root` and make it live."""
+    """Index `docs` into a new generation under `root` and make it live.
+
+    keep_fetched: also carry over the live generation's web articles (pages and feed entries, whose
+    origin is an http(s) URL and which no file can reproduce), unless `docs` has an article of that id.
+    """
     started = time.perf_counter()
     layout = Layout(root)
     report = BuildReport(errors=list(load_errors))
     with write_lock(layout, on_wait=on_wait):
         layout.remove_stale_generations()
-        unique = dedupe(docs, report)
-        pairs = _chunk_all(unique, opts, report, progress)
-        if not pairs:
-            failures = "; ".join(str(e) for e in report.errors[:5]) or "no article files found"
-            raise IndexProblem(f"nothing to index ({failures}). The current index, if any, is unchanged.")
-        cache = VectorCache(layout.cache_db)
-        try:
-            vectors = _embed_all(pairs, embedder, cache, opts, report, progress)
-        finally:
-            cache.close()
-        name = layout.new_generation_name()
-        manifest = Manifest(
-            generation=name, model=opts.model, dim=embedder.dim, chunk_tokens=opts.chunk_tokens,
-            chunk_overlap=opts.chunk_overlap, created_at=now_iso(),
-        )
-        writer = GenerationWriter(layout.generation_dir(name), manifest, new=True)
-        try:
-            for i, ((doc, chunks), vecs) in enumerate(zip(pairs, vectors, strict=True), 1):
-                writer.add(doc, chunks, vecs)
-                progress("writing", i, len(pairs))
-                if i == len(pairs) // 2:
-                    checkpoint("build-half-written")
-            manifest = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        checkpoint("build-before-switch")
-        layout.set_current(name)
-        layout.remove_stale_generations()
-    report.generation = name
+        if keep_fetched:
+            ids = {d.id for d in docs}
+            carried = [d for d in fetched_documents(layout) if d.id not in ids]
+            report.carried = len(carried)
+            docs = [*docs, *carried]
+        manifest = _write_generation(layout, docs, embedder, opts, report, progress)
+    report.generation = manifest.generation
     report.documents = manifest.documents
     report.chunks = manifest.chunks
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _write_generation(
+    layout: Layout, docs: Sequence[Document], embedder: Embedder, opts: BuildOptions, report: BuildReport,
+    progress: Progress,
+) -> Manifest:
+    """Write `docs` into a new generation and make it live (call holding the write lock)."""
+    near = DedupIndex()
+    unique = dedupe(docs, report, near)
+    pairs = _chunk_all(unique, opts, report, progress)
+    if not pairs:
+        failures = "; ".join(str(e) for e in report.errors[:5]) or "no article files found"
+        raise IndexProblem(f"nothing to index ({failures}). The current index, if any, is unchanged.")
+    cache = VectorCache(layout.cache_db)
+    try:
+        vectors = _embed_all(pairs, embedder, cache, opts, report, progress)
+    finally:
+        cache.close()
+    name = layout.new_generation_name()
+    manifest = Manifest(
+        generation=name, model=opts.model, dim=embedder.dim, chunk_tokens=opts.chunk_tokens,
+        chunk_overlap=opts.chunk_overlap, created_at=now_iso(),
+    )
+    writer = GenerationWriter(layout.generation_dir(name), manifest, new=True)
+    try:
+        for i, ((doc, chunks), vecs) in enumerate(zip(pairs, vectors, strict=True), 1):
+            writer.add(doc, chunks, vecs, near.signature(doc.id))
+            report.outcomes[doc.id] = "new"
+            report.stored_as[doc.id] = doc.id
+            progress("writing", i, len(pairs))
+            if i == len(pairs) // 2:
+                checkpoint("build-half-written")
+        manifest = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    checkpoint("build-before-switch")
+    layout.set_current(name)
+    layout.remove_stale_generations()
+    return manifest
 
 
 def update_index(
@@ -219,72 +266,146 @@ def update_index(
     progress: Progress = _no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
+    compact_ratio: float = COMPACT_RATIO,
+    near_threshold: float = NEAR_DUPLICATE,
 ) -> BuildReport:
-    """Add, replace or remove articles in the live generation, atomically.
+    """Add, replace or remove articles in the live generation, atomically (one SQLite transaction).
 
     An article with the id (or canonical URL) of a stored one replaces it when its text changed and is
-    skipped when it did not. An exact copy of another stored article is not indexed again; its outlet
-    is recorded on the stored one.
+    skipped when it did not; only passages the vector cache lacks are embedded. An exact copy or a
+    near-duplicate (similarity >= `near_threshold`) of another stored article is not indexed again; its
+    outlet is recorded on the stored one. `remove_ids` are article ids or URLs. Without an index yet, the
+    articles become its first generation.
     """
     started = time.perf_counter()
     layout = Layout(root)
     report = BuildReport(errors=list(load_errors))
     with write_lock(layout, on_wait=on_wait):
-        reader = open_current(layout)
-        manifest = reader.manifest
-        reader.close()
-        if manifest.model != opts.model:
-            raise IndexMismatch(
-                f"the index was built with {manifest.model!r}, not {opts.model!r}: updating it would mix "
-                "vectors of two models. Run `newsbot build` for a full rebuild with the new model."
+        if layout.current_generation() is None:
+            report.errors += [LoadError(ref, "no article with this id in the index") for ref in remove_ids]
+            manifest = _write_generation(layout, docs, embedder, opts, report, progress)
+            report.added = list(report.outcomes.values()).count("new")
+        else:
+            manifest = _update_locked(
+                layout, docs, embedder, opts, report, progress, remove_ids, compact_ratio, near_threshold
             )
-        opts = BuildOptions(opts.model, manifest.chunk_tokens, manifest.chunk_overlap, opts.batch_size)
-        writer = GenerationWriter(layout.generation_dir(manifest.generation), manifest, new=False)
-        try:
-            for doc_id in remove_ids:
-                if writer.remove(doc_id):
-                    report.removed += 1
-                else:
-                    report.errors.append(LoadError(doc_id, "no article with this id in the index"))
-            todo: list[tuple[Document, bool]] = []
-            for doc in dedupe(docs, report):
-                existing = writer.document_row(doc.id)
-                if existing is not None and existing["content_hash"] == doc.content_hash():
-                    report.unchanged += 1
-                    continue
-                twin = writer.find_duplicate(doc)
-                if twin is not None:
-                    twin_row = writer.document_row(twin)
-                    if twin_row is not None and twin_row["content_hash"] == doc.content_hash():
-                        writer.add_also_reported(twin, [doc.source])
-                        report.duplicates.append(f"{doc.id}: same story as {twin}")
-                        continue
-                    doc = doc.with_(id=twin)  # same canonical URL, new text: an update of that article
-                    existing = twin_row
-                todo.append((doc, existing is not None))
-            pairs = _chunk_all([d for d, _ in todo], opts, report, progress)
-            cache = VectorCache(layout.cache_db)
-            try:
-                vectors = _embed_all(pairs, embedder, cache, opts, report, progress)
-            finally:
-                cache.close()
-            was_stored = {d.id: existed for d, existed in todo}
-            for i, ((doc, chunks), vecs) in enumerate(zip(pairs, vectors, strict=True), 1):
-                writer.add(doc, chunks, vecs)
-                if was_stored.get(doc.id):
-                    report.updated += 1
-                else:
-                    report.added += 1
-                progress("writing", i, len(pairs))
-            if writer.changed:
-                manifest = writer.commit()
-            else:
-                writer.abort()
-        except BaseException:
-            writer.abort()
-            raise
     report.generation = manifest.generation
     report.documents = manifest.documents
     report.chunks = manifest.chunks
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _update_locked(
+    layout: Layout, docs: Sequence[Document], embedder: Embedder, opts: BuildOptions, report: BuildReport,
+    progress: Progress, remove_ids: Sequence[str], compact_ratio: float, near_threshold: float,
+) -> Manifest:
+    """The body of `update_index` for an existing index (call holding the write lock)."""
+    manifest = current_manifest(layout)
+    if manifest.model != opts.model:
+        raise IndexMismatch(
+            f"the index was built with {manifest.model!r}, not {opts.model!r}: updating it would mix "
+            "vectors of two models. Run `newsbot build` for a full rebuild with the new model."
+        )
+    opts = BuildOptions(opts.model, manifest.chunk_tokens, manifest.chunk_overlap, opts.batch_size)
+    writer = GenerationWriter(layout.generation_dir(manifest.generation), manifest, new=False,
+                              compact_ratio=compact_ratio)
+    try:
+        _remove_all(writer, remove_ids, report)
+        near = DedupIndex(threshold=near_threshold)
+        todo = _triage(writer, dedupe(docs, report, near), near, near_threshold, report)
+        pairs = _chunk_all([d for d, _, _ in todo], opts, report, progress)
+        cache = VectorCache(layout.cache_db)
+        try:
+            vectors = _embed_all(pairs, embedder, cache, opts, report, progress)
+        finally:
+            cache.close()
+        checkpoint("update-embedded")
+        _write_all(writer, todo, pairs, vectors, near, report, progress)
+        if writer.changed:
+            manifest = writer.commit()
+            report.compacted = writer.compacted
+        else:
+            writer.abort()
+    except BaseException:
+        writer.abort()
+        raise
+    return manifest
+
+
+def _remove_all(writer: GenerationWriter, refs: Sequence[str], report: BuildReport) -> None:
+    """Remove articles named by id or by URL; unknown ones become errors."""
+    for ref in refs:
+        doc_id = ref
+        if writer.document_row(ref) is None and ref.startswith(("http://", "https://")):
+            doc_id = writer.find_by_url(ref) or ref
+        if writer.remove(doc_id):
+            report.removed += 1
+        else:
+            report.errors.append(LoadError(ref, "no article with this id in the index"))
+
+
+def _triage(
+    writer: GenerationWriter, docs: Sequence[Document], near: DedupIndex, threshold: float, report: BuildReport
+) -> list[tuple[Document, bool, str]]:
+    """(article to write, whether it replaces a stored one, input id) for every article that changes
+    the index; unchanged articles and duplicates of stored ones are recorded in `report` instead."""
+    todo: list[tuple[Document, bool, str]] = []
+    for doc in docs:
+        original_id = doc.id
+        existing = writer.document_row(doc.id)
+        twin = None
+        if existing is None:
+            twin = writer.find_duplicate(doc)
+            if twin is not None:
+                existing = writer.document_row(twin)
+        if existing is not None and existing["content_hash"] == doc.content_hash():
+            if twin is None:
+                report.unchanged += 1
+                report.outcomes[original_id] = "unchanged"
+            else:  # the same text under another id or URL: another outlet ran it
+                writer.add_also_reported(twin, [doc.source])
+                report.duplicates.append(_duplicate_line(doc.id, twin, "content", 1.0))
+                report.outcomes[original_id] = "duplicate"
+            report.stored_as[original_id] = existing["id"]
+            continue
+        if existing is None:
+            sig = near.signature(doc.id)
+            match = writer.find_near_duplicate(doc.id, sig if sig is not None else minhash(doc.body), threshold)
+            if match is not None:
+                writer.add_also_reported(match[0], [doc.source])
+                report.duplicates.append(_duplicate_line(doc.id, match[0], "near", match[1]))
+                report.outcomes[original_id] = "duplicate"
+                report.stored_as[original_id] = match[0]
+                continue
+        elif twin is not None:  # same canonical URL, new text: an update of that article
+            doc = doc.with_(id=twin)
+        todo.append((doc, existing is not None, original_id))
+    return todo
+
+
+def _write_all(
+    writer: GenerationWriter,
+    todo: Sequence[tuple[Document, bool, str]],
+    pairs: Sequence[tuple[Document, list[Chunk]]],
+    vectors: Sequence[np.ndarray],
+    near: DedupIndex,
+    report: BuildReport,
+    progress: Progress,
+) -> None:
+    """Store the chunked and embedded articles; articles that yielded no passages count as failed."""
+    written = {doc.id for doc, _ in pairs}
+    for doc, _replaces, original_id in todo:
+        if doc.id not in written:
+            report.outcomes[original_id] = "failed"
+    info = {doc.id: (replaces, original_id) for doc, replaces, original_id in todo}
+    for i, ((doc, chunks), vecs) in enumerate(zip(pairs, vectors, strict=True), 1):
+        replaces, original_id = info[doc.id]
+        writer.add(doc, chunks, vecs, near.signature(original_id))
+        if replaces:
+            report.updated += 1
+        else:
+            report.added += 1
+        report.outcomes[original_id] = "updated" if replaces else "new"
+        report.stored_as[original_id] = doc.id
+        progress("writing", i, len(pairs))

@@ -86,7 +86,7 @@ def extract_page(html: str | bytes, *, url: str = "", encoding: str | None = Non
         body=body,
         published_at=_date(result.date),
         author=_clean(result.author or ""),
-        sitename=_clean(result.sitename or ""),
+        sitename=_site_name(result.sitename or "", url),
         hostname=_host(url),
         tags=_tags(result.tags, result.categories),
         canonical_url=str(result.url or "") if str(result.url or "") != url else "",
@@ -231,6 +231,15 @@ def _tags(*groups: object) -> tuple[str, ...]:
 def _host(url: str) -> str:
     host = (urlsplit(url).hostname or "") if url else ""
     return host[4:] if host.startswith("www.") else host
+
+
+def _site_name(sitename: str, url: str) -> str:
+    """The page's own site name; '' when trafilatura only echoed the URL's host[:port] back."""
+    name = _clean(sitename)
+    netloc = urlsplit(url).netloc.lower() if url else ""
+    if name and name.lower() in (netloc, netloc.removeprefix("www.")) and ":" in netloc:
+        return ""
+    return name
 
 
 def _first_words(body: str, n: int = 12) -> str:

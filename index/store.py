@@ -5,17 +5,26 @@ Layout of an index folder (default `./.newsbot/`)::
     CURRENT                      name of the live generation (replaced atomically)
     generations/<name>/
         manifest.json            model, dimension, chunking settings, counts (mirrors the `meta` table)
-        index.sqlite             documents, chunks, chunks_fts (FTS5, bm25), meta
-        vectors-<version>.faiss  passage vectors, FAISS ids = chunk ids
+        index.sqlite             documents, chunks, chunks_fts (FTS5, bm25), meta, pending_vectors,
+                                 dedup_signatures + dedup_keys (MinHash near-duplicate lookup)
+        vectors-<version>.faiss  snapshot of passage vectors, FAISS ids = chunk ids
     cache/vectors.sqlite         vector cache keyed by (model, passage hash), shared by all generations
     write.lock                   held by whoever builds or updates (one writer at a time)
 
 A full build writes a new generation and then replaces CURRENT, so a crash half-way leaves the old
-generation live. An update changes the live generation in place: it writes the next FAISS file first,
-then commits one SQLite transaction that also names that file. A crash before the commit leaves the
-previous version intact (SQLite rolls back; the orphan FAISS file is removed later). Readers resolve
-every hit through SQLite, so a passage removed by an update is never returned, even by a reader whose
-FAISS copy is older.
+generation live. An update changes the live generation in place, in one SQLite transaction: articles,
+passages, keyword rows, near-duplicate keys and the new passages' vectors (`pending_vectors`) commit
+together or not at all, so a crash (even SIGKILL) before the commit leaves the previous version intact.
+The FAISS file is a snapshot: a reader searches it, skipping the vectors of passages removed since
+(`stale_vectors`), plus a small in-memory index of the pending vectors; when an update commits, a reader
+of the same snapshot reopens by reading only those two tables and keeps sharing the snapshot it has
+in memory. An update rewrites the snapshot only when pending plus stale vectors reach `COMPACT_RATIO`
+of the index ("compaction"): it writes the next FAISS file first,
+then commits the transaction that names it and empties `pending_vectors`; a crash in between leaves an
+orphan file that the next commit removes. So adding an article to a large index costs a few SQLite rows,
+not a rewrite of every vector. Chunk ids are never reused: an id names one passage in every file.
+Readers resolve every hit through SQLite, so a passage removed by an update is never returned, even by a
+reader whose FAISS copy is older.
 """
 
 from __future__ import annotations
@@ -37,12 +46,14 @@ import faiss
 import numpy as np
 
 from index.chunking import Chunk
+from index.dedup import jaccard_estimate, lsh_keys, minhash
 from index.documents import Document, canonical_url, parse_date
 from index.faults import checkpoint
 from index.hits import Filters, Hit
 
 FORMAT_VERSION = 1
 REBUILD_HINT = "Rebuild it with `newsbot build` (add --index-dir DIR if it is not the default)."
+COMPACT_RATIO = 0.1  # rewrite the FAISS snapshot once pending + stale vectors reach this share of the index
 
 
 class IndexProblem(RuntimeError):
@@ -72,6 +83,10 @@ class Manifest:
     chunks: int = 0
     version: int = 0  # bumped by every committed update
     faiss_file: str = ""
+    next_chunk_id: int = 0  # ids below this are used or retired, never reused; 0 = written before it existed
+    vectors_upto: int = 0  # the FAISS snapshot holds the vectors of chunks with id < this
+    pending: int = 0  # vectors in `pending_vectors` (chunks added since the snapshot)
+    stale: int = 0  # snapshot vectors whose chunks were removed since
     created_at: str = ""
     updated_at: str = ""
     format: int = FORMAT_VERSION
@@ -229,6 +244,25 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 """
 
+# Tables added for incremental updates; created in older generations on their first update.
+FRESHNESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending_vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    vec BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stale_vectors (chunk_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS dedup_signatures (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    sig BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dedup_keys (
+    key TEXT NOT NULL,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    PRIMARY KEY (key, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedup_keys_doc ON dedup_keys(doc_id);
+"""
+
 
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     if not create and not path.exists():
@@ -278,6 +312,20 @@ def read_faiss(path: Path) -> faiss.Index:
         raise IndexCorrupt(f"vector file {path} is unreadable ({_first_line(exc)}). {REBUILD_HINT}") from None
 
 
+def read_pending(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk ids, vectors of shape (n, dim)) of `pending_vectors`, in id order."""
+    rows = conn.execute("SELECT chunk_id, vec FROM pending_vectors ORDER BY chunk_id").fetchall()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    return ids, vectors
+
+
+def read_stale(conn: sqlite3.Connection) -> np.ndarray:
+    """Sorted ids of snapshot vectors whose passages were removed since the snapshot."""
+    rows = conn.execute("SELECT chunk_id FROM stale_vectors ORDER BY chunk_id").fetchall()
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -286,23 +334,79 @@ def _first_line(exc: Exception) -> str:
 
 
 class GenerationWriter:
-    """Adds and removes articles in one generation; `commit` makes the change visible atomically."""
+    """Adds and removes articles in one generation; `commit` makes the change visible atomically.
 
-    def __init__(self, gen_dir: Path, manifest: Manifest, *, new: bool) -> None:
+    A new generation (full build) collects vectors in memory and writes one FAISS file. An existing one
+    (update) puts new vectors in `pending_vectors`, in the same transaction as everything else, and
+    rewrites the FAISS snapshot only when `compact_ratio` of the index is pending or stale.
+    """
+
+    def __init__(self, gen_dir: Path, manifest: Manifest, *, new: bool, compact_ratio: float = COMPACT_RATIO) -> None:
         self.dir = gen_dir
         self.manifest = manifest
         self.new = new
+        self.compact_ratio = compact_ratio
         gen_dir.mkdir(parents=True, exist_ok=True)
         self.conn = connect(gen_dir / "index.sqlite", create=True)
         if new:
             self.conn.executescript(SCHEMA)
             self.faiss = new_faiss_index(manifest.dim)
-        else:
-            self.faiss = read_faiss(gen_dir / manifest.faiss_file)
+        self.conn.executescript(FRESHNESS_SCHEMA)
         self.conn.execute("BEGIN IMMEDIATE")
         self._pending_remove: list[int] = []
         self._pending_add: list[tuple[np.ndarray, np.ndarray]] = []
+        self._next_id = self._first_free_id()
+        self.compacted = False  # whether commit() rewrote the FAISS snapshot
         self.changed = new  # whether commit() has anything to write
+        if not new:
+            self._backfill_signatures()
+
+    def _first_free_id(self) -> int:
+        """The next chunk id: above every id ever used (legacy generations: above the largest present)."""
+        top = int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0])
+        if self.manifest.next_chunk_id <= 0 and not self.new:  # written before ids were tracked
+            self.manifest.vectors_upto = top + 1  # every present chunk's vector is in the snapshot
+        return max(self.manifest.next_chunk_id, top + 1)
+
+    def _backfill_signatures(self) -> None:
+        """Give articles stored before near-duplicate keys existed their signature and keys."""
+        rows = self.conn.execute(
+            "SELECT id, body FROM documents WHERE id NOT IN (SELECT doc_id FROM dedup_signatures)"
+        ).fetchall()
+        for doc_id, body in rows:
+            self._store_signature(doc_id, minhash(body))
+
+    def _store_signature(self, doc_id: str, sig: np.ndarray) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO dedup_signatures (doc_id, sig) VALUES (?, ?)",
+            (doc_id, np.ascontiguousarray(sig, dtype="<u4").tobytes()),
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO dedup_keys (key, doc_id) VALUES (?, ?)", [(k, doc_id) for k in lsh_keys(sig)]
+        )
+
+    def find_near_duplicate(self, doc_id: str, sig: np.ndarray, threshold: float) -> tuple[str, float] | None:
+        """(id, similarity) of the stored article most similar to `sig` at or above `threshold`, if any."""
+        keys = lsh_keys(sig)
+        if not keys:
+            return None
+        rows = self.conn.execute(
+            "SELECT s.doc_id, s.sig FROM dedup_signatures s WHERE s.doc_id != ? AND s.doc_id IN "
+            f"(SELECT doc_id FROM dedup_keys WHERE key IN ({','.join('?' * len(keys))}))",
+            (doc_id, *keys),
+        ).fetchall()
+        best: tuple[str, float] | None = None
+        for other, blob in sorted(rows):
+            score = jaccard_estimate(sig, np.frombuffer(blob, dtype="<u4"))
+            if score >= threshold and (best is None or score > best[1]):
+                best = (other, score)
+        return best
+
+    def find_by_url(self, url: str) -> str | None:
+        """Id of the stored article with this canonical URL, if any."""
+        key = canonical_url(url)
+        row = self.conn.execute("SELECT id FROM documents WHERE canonical_url = ? LIMIT 1", (key,)).fetchone()
+        return row[0] if key and row else None
 
     def document_row(self, doc_id: str) -> sqlite3.Row | None:
         self.conn.row_factory = sqlite3.Row
@@ -350,13 +454,23 @@ class GenerationWriter:
                 (chunk_id, head_text(doc), text),
             )
             self._pending_remove.append(chunk_id)
+            if not self.new and chunk_id < self.manifest.vectors_upto:
+                # its vector stays in the snapshot until the next compaction; readers skip it
+                self.conn.execute("INSERT OR IGNORE INTO stale_vectors (chunk_id) VALUES (?)", (chunk_id,))
+        self.conn.execute("DELETE FROM pending_vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)",
+                          (doc_id,))
+        self.conn.execute("DELETE FROM dedup_keys WHERE doc_id = ?", (doc_id,))
+        self.conn.execute("DELETE FROM dedup_signatures WHERE doc_id = ?", (doc_id,))
         self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         self.changed = self.changed or exists is not None
         return exists is not None
 
-    def add(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[int]:
-        """Store one article (replacing any article with the same id) and its passages' vectors."""
+    def add(
+        self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray, signature: np.ndarray | None = None
+    ) -> list[int]:
+        """Store one article (replacing any article with the same id), its passages' vectors and its
+        near-duplicate signature (`index.dedup.minhash(doc.body)`, computed when not given)."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {doc.id!r}")
         self.remove(doc.id)
@@ -375,55 +489,110 @@ class GenerationWriter:
         head = head_text(doc)
         ids = []
         for chunk in chunks:
-            cur = self.conn.execute(
-                "INSERT INTO chunks (doc_id, ordinal, start, end, n_tokens, passage_hash, text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (doc.id, chunk.ordinal, chunk.start, chunk.end, chunk.n_tokens, chunk.passage_hash, chunk.text),
+            chunk_id = self._next_id
+            self._next_id += 1
+            self.conn.execute(
+                "INSERT INTO chunks (id, doc_id, ordinal, start, end, n_tokens, passage_hash, text)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (chunk_id, doc.id, chunk.ordinal, chunk.start, chunk.end, chunk.n_tokens, chunk.passage_hash,
+                 chunk.text),
             )
-            chunk_id = int(cur.lastrowid or 0)
             self.conn.execute(
                 "INSERT INTO chunks_fts(rowid, head, body) VALUES (?, ?, ?)", (chunk_id, head, chunk.text)
             )
             ids.append(chunk_id)
         self.changed = True
-        if ids:
-            self._pending_add.append((np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32)))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if ids and self.new:
+            self._pending_add.append((np.asarray(ids, dtype=np.int64), vectors))
+        elif ids:
+            self.conn.executemany(
+                "INSERT INTO pending_vectors (chunk_id, vec) VALUES (?, ?)",
+                [(cid, vec.tobytes()) for cid, vec in zip(ids, vectors, strict=True)],
+            )
+        self._store_signature(doc.id, minhash(doc.body) if signature is None else signature)
         return ids
 
     def commit(self) -> Manifest:
-        if self._pending_remove:
-            self.faiss.remove_ids(np.asarray(self._pending_remove, dtype=np.int64))
-        for ids, vectors in self._pending_add:
-            self.faiss.add_with_ids(vectors, ids)
+        """Make every change visible at once: write a FAISS file if needed, then commit SQLite."""
         m = self.manifest
         m.version += 1
         m.documents = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         m.chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        if m.chunks != self.faiss.ntotal:
-            self.conn.execute("ROLLBACK")
-            raise IndexCorrupt(f"internal error: {m.chunks} passages but {self.faiss.ntotal} vectors; nothing changed")
+        m.next_chunk_id = self._next_id
         m.updated_at = now_iso()
         m.created_at = m.created_at or m.updated_at
-        old_file = m.faiss_file
-        m.faiss_file = f"vectors-{m.version:06d}.faiss"
-        write_faiss(self.faiss, self.dir / m.faiss_file)
-        checkpoint("before-commit")  # new vectors on disk, SQLite not yet committed: the riskiest moment
+        if self.new:
+            self._write_snapshot(self._build_new_snapshot())
+        else:
+            m.stale = self.conn.execute("SELECT count(*) FROM stale_vectors").fetchone()[0]
+            m.pending = self.conn.execute("SELECT count(*) FROM pending_vectors").fetchone()[0]
+            if m.pending + m.stale > 0 and m.pending + m.stale >= self.compact_ratio * m.chunks:
+                self._write_snapshot(self._compacted_snapshot())
+            else:
+                self._check_pending()
+        checkpoint("before-commit")  # any new FAISS file is on disk, SQLite not yet committed
         self.conn.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)", (m.to_json(),)
         )
         self.conn.execute("COMMIT")  # the moment the new version becomes visible
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         write_manifest_file(self.dir, m)
-        self._remove_old_vector_files(keep={m.faiss_file, old_file})
+        self._remove_old_vector_files(m.faiss_file)
         self.conn.close()
         return m
+
+    def _build_new_snapshot(self) -> faiss.Index:
+        removed = set(self._pending_remove)
+        for ids, vectors in self._pending_add:
+            keep = np.fromiter((i not in removed for i in ids), dtype=bool, count=len(ids))
+            self.faiss.add_with_ids(vectors[keep], ids[keep])
+        return self.faiss
+
+    def _compacted_snapshot(self) -> faiss.Index:
+        """The current snapshot without stale vectors and with the pending ones; empties pending_vectors."""
+        index = read_faiss(self.dir / self.manifest.faiss_file)
+        stale = read_stale(self.conn)
+        if len(stale):
+            index.remove_ids(faiss.IDSelectorBatch(stale))
+        ids, vectors = read_pending(self.conn, self.manifest.dim)
+        if len(ids):
+            index.add_with_ids(vectors, ids)
+        self.conn.execute("DELETE FROM pending_vectors")
+        self.conn.execute("DELETE FROM stale_vectors")
+        return index
+
+    def _write_snapshot(self, index: faiss.Index) -> None:
+        m = self.manifest
+        if index.ntotal != m.chunks:
+            self.conn.execute("ROLLBACK")
+            raise IndexCorrupt(f"internal error: {m.chunks} passages but {index.ntotal} vectors; nothing changed")
+        m.faiss_file = f"vectors-{m.version:06d}.faiss"
+        write_faiss(index, self.dir / m.faiss_file)
+        m.vectors_upto, m.pending, m.stale = m.next_chunk_id, 0, 0
+        self.compacted = not self.new
+
+    def _check_pending(self) -> None:
+        """Every chunk added since the snapshot must have a pending vector."""
+        missing = self.conn.execute(
+            "SELECT count(*) FROM chunks c WHERE c.id >= ? AND NOT EXISTS "
+            "(SELECT 1 FROM pending_vectors p WHERE p.chunk_id = c.id)",
+            (self.manifest.vectors_upto,),
+        ).fetchone()[0]
+        if missing:
+            self.conn.execute("ROLLBACK")
+            raise IndexCorrupt(f"internal error: {missing} passages without vectors; nothing changed")
 
     def abort(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("ROLLBACK")
         self.conn.close()
 
-    def _remove_old_vector_files(self, keep: set[str]) -> None:
+    def _remove_old_vector_files(self, current: str) -> None:
+        """Keep the live snapshot and the one before it (a reader may still be opening it); delete the
+        rest, including orphans of crashed commits and temporary files."""
+        snapshots = sorted(p.name for p in self.dir.glob("vectors-*.faiss"))
+        keep = {current, *[n for n in snapshots if n < current][-1:]}
         for path in self.dir.glob("vectors-*"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
@@ -467,9 +636,16 @@ def fts_query(terms: Sequence[str]) -> str:
 
 
 class GenerationReader:
-    """Read access to one generation: FAISS in memory, SQLite through one connection per thread."""
+    """Read access to one generation: FAISS in memory, SQLite through one connection per thread.
 
-    def __init__(self, layout: Layout, name: str, *, expect_model: str | None = None) -> None:
+    Vectors: `base`, the FAISS snapshot (never changed once loaded, so readers of later versions of the
+    same snapshot share it), minus `stale` ids, plus `delta`, the pending vectors. `previous`: the reader
+    this one replaces; its snapshot is reused when the manifest still names the same file.
+    """
+
+    def __init__(
+        self, layout: Layout, name: str, *, expect_model: str | None = None, previous: GenerationReader | None = None
+    ) -> None:
         self.layout = layout
         self.name = name
         self.dir = layout.generation_dir(name)
@@ -484,7 +660,10 @@ class GenerationReader:
                 f"but the setting asks for {expect_model!r}. Rebuild it with `newsbot build`, or set "
                 f"NEWSBOT_EMBEDDING_MODEL={self.manifest.model} to use it as it is."
             )
-        self.faiss = self._load_faiss()
+        self.manifest, self.base, self.stale, self.delta = self._load_vectors(previous)
+        # Both selectors are kept: IDSelectorNot does not keep the selector it wraps alive.
+        self._stale_sel = faiss.IDSelectorBatch(self.stale) if len(self.stale) else None
+        self._not_stale = faiss.IDSelectorNot(self._stale_sel) if self._stale_sel is not None else None
         self.faiss_version = self.manifest.version
 
     # -- connections and versions
@@ -514,18 +693,49 @@ class GenerationReader:
             )
         return manifest
 
-    def _load_faiss(self) -> faiss.Index:
-        path = self.dir / self.manifest.faiss_file
-        if not path.exists():
-            raise IndexCorrupt(f"vector file {path} is missing. {REBUILD_HINT}")
-        index = read_faiss(path)
-        if index.d != self.manifest.dim:
-            raise IndexCorrupt(f"{path} holds {index.d}-d vectors, the manifest says {self.manifest.dim}. {REBUILD_HINT}")
-        if index.ntotal != self.manifest.chunks:
-            raise IndexCorrupt(
-                f"{path} holds {index.ntotal} vectors but the index has {self.manifest.chunks} passages. {REBUILD_HINT}"
-            )
-        return index
+    def _load_vectors(
+        self, previous: GenerationReader | None
+    ) -> tuple[Manifest, faiss.Index, np.ndarray, faiss.Index]:
+        """One committed version's vectors: (manifest, snapshot, stale ids, index of pending vectors).
+
+        Manifest, pending and stale vectors are read in one SQLite read transaction, so they belong to the
+        same version even while an update commits. Retries when a compaction removed the snapshot file
+        between reading the manifest and opening the file.
+        """
+        for attempt in range(3):
+            conn = self.conn()
+            conn.execute("BEGIN")
+            try:
+                manifest = self._read_manifest()
+                pending = read_pending(conn, manifest.dim) if manifest.pending else None
+                stale = read_stale(conn) if manifest.stale else np.empty(0, dtype=np.int64)
+            finally:
+                conn.execute("COMMIT")
+            if previous is not None and previous.name == self.name and previous.manifest.faiss_file == manifest.faiss_file:
+                base = previous.base
+            else:
+                path = self.dir / manifest.faiss_file
+                if not path.exists():
+                    if attempt < 2:
+                        continue
+                    raise IndexCorrupt(f"vector file {path} is missing. {REBUILD_HINT}")
+                base = read_faiss(path)
+                if base.d != manifest.dim:
+                    raise IndexCorrupt(f"{path} holds {base.d}-d vectors, the manifest says {manifest.dim}. {REBUILD_HINT}")
+            delta = new_faiss_index(manifest.dim)
+            if pending is not None and len(pending[0]):
+                delta.add_with_ids(pending[1], pending[0])
+            if base.ntotal - len(stale) + delta.ntotal != manifest.chunks:
+                raise IndexCorrupt(
+                    f"{manifest.faiss_file} and the pending vectors hold {base.ntotal - len(stale) + delta.ntotal} "
+                    f"vectors but the index has {manifest.chunks} passages. {REBUILD_HINT}"
+                )
+            return manifest, base, stale, delta
+        raise AssertionError("unreachable")
+
+    def vector_count(self) -> int:
+        """Vectors this reader searches (equals the number of passages of its version)."""
+        return self.base.ntotal - len(self.stale) + self.delta.ntotal
 
     def stored_version(self) -> int:
         """The committed version in SQLite (may be ahead of the FAISS copy held in memory)."""
@@ -561,19 +771,29 @@ class GenerationReader:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def dense_search(self, vectors: np.ndarray, k: int, filters: Filters = Filters()) -> list[list[tuple[int, float]]]:
-        """For each query vector (shape (q, dim), unit length): up to k (chunk_id, cosine), best first."""
-        if self.faiss.ntotal == 0:
-            return [[] for _ in range(len(vectors))]
-        params = None
+        """For each query vector (shape (q, dim), unit length): up to k (chunk_id, cosine), best first.
+
+        Searches the snapshot (without stale vectors) and the pending vectors, and merges the two."""
+        empty: list[list[tuple[int, float]]] = [[] for _ in range(len(vectors))]
+        if self.vector_count() == 0:
+            return empty
+        base_sel = self._not_stale
+        delta_sel = None
         if filters:
-            allowed = self.chunk_ids_matching(filters)
+            allowed = self.chunk_ids_matching(filters)  # live passages only: no stale id among them
             if len(allowed) == 0:
-                return [[] for _ in range(len(vectors))]
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        k = min(k, self.faiss.ntotal)
-        scores, ids = self.faiss.search(np.asarray(vectors, dtype=np.float32), k, params=params)
-        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
-                for row_ids, row_scores in zip(ids, scores, strict=True)]
+                return empty
+            base_sel = delta_sel = faiss.IDSelectorBatch(allowed)
+        queries = np.asarray(vectors, dtype=np.float32)
+        merged = empty
+        for index, sel in ((self.base, base_sel), (self.delta, delta_sel)):
+            if index.ntotal == 0:
+                continue
+            params = faiss.SearchParameters(sel=sel) if sel is not None else None
+            scores, ids = index.search(queries, min(k, index.ntotal), params=params)
+            merged = [row + [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+                      for row, row_ids, row_scores in zip(merged, ids, scores, strict=True)]
+        return [sorted(row, key=lambda hit: -hit[1])[:k] for row in merged]
 
     def keyword_search(
         self, terms: Sequence[str], k: int, filters: Filters = Filters(), head_weight: float = 1.0
@@ -615,9 +835,14 @@ class GenerationReader:
     def vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of chunks (shape (n, dim)); chunks the FAISS copy lacks get zero rows."""
         out = np.zeros((len(chunk_ids), self.manifest.dim), dtype=np.float32)
-        for row, cid in enumerate(chunk_ids):
-            with contextlib.suppress(RuntimeError):
-                out[row] = self.faiss.reconstruct(int(cid))
+        stale = set(self.stale.tolist())
+        for row, cid in enumerate(int(c) for c in chunk_ids):
+            for index in (self.delta,) if cid in stale else (self.delta, self.base):
+                try:
+                    out[row] = index.reconstruct(cid)
+                    break
+                except RuntimeError:  # not in this part
+                    continue
         return out
 
     # -- articles
@@ -669,6 +894,22 @@ class GenerationReader:
     def sources(self) -> list[str]:
         return [s for s, _ in self.source_counts() if s]
 
+    def passage_frequency(self, term: str) -> int:
+        """How many passages contain `term` (as the keyword index tokenizes and stems it)."""
+        row = self.conn().execute(
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", ('"' + term.replace('"', '""') + '"',)
+        ).fetchone()
+        return int(row[0])
+
+    def has_passage_with_all(self, words: Sequence[str]) -> bool:
+        """Whether some passage (text or title line) contains every one of `words` (keyword index)."""
+        words = [w for w in words if w]
+        if not words:
+            return True
+        query = " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+        row = self.conn().execute("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (query,)).fetchone()
+        return row is not None
+
 
 def _document_from_row(row: Sequence[object]) -> Document:
     doc_id, title, body, source, url, published, author, tags, origin, also = row
@@ -679,10 +920,56 @@ def _document_from_row(row: Sequence[object]) -> Document:
     )
 
 
-def open_current(layout: Layout, expect_model: str | None = None) -> GenerationReader:
+def current_manifest(layout: Layout) -> Manifest:
+    """The live generation's committed manifest, read without loading any vectors."""
+    name = layout.current_generation()
+    if name is None:
+        raise IndexMissing(f"no index at {layout.root}. Build one with `newsbot build`.")
+    db = layout.generation_dir(name) / "index.sqlite"
+    if not db.exists():
+        raise IndexCorrupt(f"generation {name} has no index.sqlite. {REBUILD_HINT}")
+    conn = connect(db)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorrupt(f"{db} is unreadable ({exc}). {REBUILD_HINT}") from None
+    finally:
+        conn.close()
+    if row is None:
+        raise IndexCorrupt(f"generation {name} has no manifest (an unfinished build?). {REBUILD_HINT}")
+    return Manifest.from_json(row[0])
+
+
+def fetched_documents(layout: Layout) -> list[Document]:
+    """The live generation's web articles (origin an http(s) URL), bodies included; [] without an index.
+
+    A full rebuild carries these over: no file can reproduce them. An unreadable index yields [] (the
+    rebuild that repairs it must not fail on it).
+    """
+    name = layout.current_generation()
+    db = layout.generation_dir(name) / "index.sqlite" if name else None
+    if db is None or not db.exists():
+        return []
+    try:
+        conn = connect(db)
+        try:
+            rows = conn.execute(
+                "SELECT id, title, body, source, url, published_at, author, tags, origin, also_reported_by "
+                "FROM documents WHERE origin LIKE 'http://%' OR origin LIKE 'https://%' ORDER BY added_at, id"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return []
+    return [_document_from_row(r) for r in rows]
+
+
+def open_current(
+    layout: Layout, expect_model: str | None = None, previous: GenerationReader | None = None
+) -> GenerationReader:
     name = layout.current_generation()
     if name is None:
         raise IndexMissing(f"no index at {layout.root}. Build one with `newsbot build`.")
     if not layout.generation_dir(name).is_dir():
         raise IndexCorrupt(f"{layout.current_file} names generation {name}, which is missing. {REBUILD_HINT}")
-    return GenerationReader(layout, name, expect_model=expect_model)
+    return GenerationReader(layout, name, expect_model=expect_model, previous=previous)

@@ -141,10 +141,11 @@ def test_syndicated_copy_is_a_near_duplicate() -> None:
 
 
 def test_limits_of_the_threshold() -> None:
-    """Where 0.8 lies with 5-word shingles: the same edits weigh more in a shorter story, and a
-    rewrite in other words is not a near-duplicate at all (that is the embeddings' job)."""
+    """Where the threshold lies with 5-word shingles: the same edits weigh more in a shorter story (0.8
+    missed this one; NEAR_DUPLICATE was lowered to catch it), and a rewrite in other words is not a
+    near-duplicate at all (that is the embeddings' job)."""
     short = STORY[: STORY.index("The company's largest customer")]  # 400 words instead of 570
-    assert 0.6 < jaccard_estimate(minhash(short), minhash(syndicate(short))) < NEAR_DUPLICATE
+    assert NEAR_DUPLICATE <= jaccard_estimate(minhash(short), minhash(syndicate(short))) < 0.8
     words = STORY.split()
     every_tenth_word_changed = " ".join(w if i % 10 else "changed" for i, w in enumerate(words))
     assert jaccard_estimate(minhash(STORY), minhash(every_tenth_word_changed)) < 0.5

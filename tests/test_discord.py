@@ -258,6 +258,70 @@ def test_feedback_click_is_stored_and_counted(corpus_copy: Path) -> None:
     run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=120)
 
 
+ARTICLE_PAGE = b"""<html><head><title>Nokia wins Ruby Telecom 6G trial | Signal Desk</title>
+<meta property="og:site_name" content="Signal Desk"><meta name="author" content="Ana Ruiz">
+<meta property="article:published_time" content="2026-11-20T09:00:00Z"></head><body>
+<nav><a href="/">Home</a> <a href="/telecom">Telecom</a></nav><article><h1>Nokia wins Ruby Telecom 6G trial</h1>
+<p>Nokia will run the first 6G radio trial for Ruby Telecom in the Bavarian town of Zwieselbrunn, the
+companies said on Thursday, using spectrum in the 7 GHz band.</p>
+<p>The Zwieselbrunn trial starts in March and runs for nine months, with twelve test sites feeding a
+cloud-native core.</p></article><footer>Subscribe to Signal Desk</footer></body></html>"""
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Signal Desk</title>
+<link>http://example.test/</link><description>telecom news</description>
+<item><title>Nokia wins Ruby Telecom 6G trial</title><link>{link}</link><guid>nokia-ruby-6g</guid>
+<pubDate>Fri, 20 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>"""
+
+
+def test_ingest_and_feeds_are_admin_only(corpus_copy: Path) -> None:
+    from http_fixtures import LocalServer
+
+    with LocalServer() as web:
+        web.add("/nokia-6g", ARTICLE_PAGE)
+        web.add("/feed.xml", RSS.replace(b"{link}", web.url("/nokia-6g").encode()),
+                content_type="application/rss+xml")
+
+        async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+            await ready(bot)
+            url = web.url("/nokia-6g")
+            rec = await standin.slash_command("ingest", {"url": url}, user_id=standin.user_id,
+                                              channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id)
+            assert "Only server admins" in resp["message"]["content"] and resp["message"]["flags"] & 64
+            assert web.hits("/nokia-6g") == 0, "a refused command fetches nothing"
+
+            rec = await standin.slash_command("ingest", {"url": url}, user_id=standin.admin_id,
+                                              channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id, kind="followup", timeout=60)
+            assert resp["message"]["content"].startswith("Added 1 article"), resp["message"]["content"]
+            hits = bot.engine.search("Zwieselbrunn 6G trial")
+            assert hits and hits[0].source == "Signal Desk" and hits[0].url == url
+
+            rec = await standin.slash_command("feeds", {"url": web.url("/feed.xml")}, subcommand="add",
+                                              user_id=standin.user_id, channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id)
+            assert "Only server admins" in resp["message"]["content"]
+            rec = await standin.slash_command("feeds", {"url": web.url("/feed.xml")}, subcommand="add",
+                                              user_id=standin.admin_id, channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id, kind="followup", timeout=60)
+            assert "next feed update" in resp["message"]["content"]
+            rec = await standin.slash_command("feeds", {}, subcommand="list", user_id=standin.admin_id,
+                                              channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id)
+            assert web.url("/feed.xml") in resp["message"]["embeds"][0]["description"]
+            rec = await standin.slash_command("feeds", {"url": web.url("/nope.xml")}, subcommand="add",
+                                              user_id=standin.admin_id, channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id, kind="followup", timeout=60)
+            assert resp["message"]["content"].startswith("Could not add that feed")
+            rec = await standin.slash_command("feeds", {"url": web.url("/feed.xml")}, subcommand="remove",
+                                              user_id=standin.admin_id, channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id)
+            assert "Stopped following" in resp["message"]["content"]
+            assert bot.engine.feeds() == []
+
+        run_standin(scenario, bot_factory=bot_factory(corpus_copy, allow_private_urls=True), timeout=120)
+
+
 def test_reindex_is_admin_only_and_reports_progress(corpus_copy: Path) -> None:
     async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
         await ready(bot)

@@ -83,8 +83,16 @@ class AdminCog(commands.Cog):
         if await self._refuse_non_admin(interaction):
             return
         await interaction.response.defer(thinking=True)
-        result = await self.bot.run_engine(self.bot.engine.add_feed, url.strip(), added_by=str(interaction.user.id))
-        await interaction.followup.send(str(result), allowed_mentions=NO_MENTIONS)
+        try:
+            result = await self.bot.run_engine(
+                self.bot.engine.add_feed, url.strip(), added_by=str(interaction.user.id)
+            )
+        except ValueError as exc:  # FeedProblem: not reachable, not a feed, refused address, ...
+            await interaction.followup.send(f"Could not add that feed: {exc}", allowed_mentions=NO_MENTIONS)
+            return
+        await interaction.followup.send(
+            f"{result} New entries are indexed at the next feed update.", allowed_mentions=NO_MENTIONS
+        )
 
     @feeds.command(name="list", description="Feeds the bot follows (admins)")
     async def feeds_list(self, interaction: discord.Interaction) -> None:

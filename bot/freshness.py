@@ -1,0 +1,88 @@
+"""Scheduled feed polling for long-running front ends (the Discord bot).
+
+`poll_feeds_forever(engine, minutes)` runs `Engine.update_feeds` every `minutes` in a worker thread, so
+the event loop keeps serving questions while pages are fetched and embedded. Searches keep answering
+from the current index throughout and see the new articles as soon as an update commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+    from bot.ingest import UpdateReport
+
+log = logging.getLogger("newsbot.freshness")
+
+ReportHandler = Callable[["UpdateReport"], Awaitable[Any] | Any]
+ErrorHandler = Callable[[BaseException], Awaitable[Any] | Any]
+
+
+async def poll_feeds_forever(
+    engine: Engine,
+    minutes: float | None = None,
+    on_report: ReportHandler | None = None,
+    *,
+    on_error: ErrorHandler | None = None,
+    stop: asyncio.Event | None = None,
+    first_delay: float = 0.0,
+) -> None:
+    """Poll every feed now (after `first_delay` seconds), then every `minutes`, until cancelled or `stop`.
+
+    minutes: default the `feed_poll_minutes` setting; 0 or less returns at once (polling is off).
+    on_report(report) / on_error(exception): plain functions or coroutine functions. A poll that raises
+    is logged (and handed to `on_error`) and polling goes on. Cancelling the task stops the schedule; a
+    poll already running in its thread finishes on its own (an update is atomic either way).
+    """
+    minutes = engine.settings.feed_poll_minutes if minutes is None else minutes
+    if minutes <= 0:
+        return
+    if first_delay > 0 and await _stopped(stop, first_delay):
+        return
+    while True:
+        await _poll_once(engine, on_report, on_error)
+        if await _stopped(stop, minutes * 60):
+            return
+
+
+async def _poll_once(engine: Engine, on_report: ReportHandler | None, on_error: ErrorHandler | None) -> None:
+    """One update in a worker thread; its report (or exception) goes to the handlers."""
+    try:
+        report = await asyncio.to_thread(engine.update_feeds)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("feed update failed")
+        if on_error is not None:
+            await _call(on_error, exc)
+        return
+    if report.failed or report.new or report.updated:
+        log.info("feeds: %s", report.summary())
+    if on_report is not None:
+        try:
+            await _call(on_report, report)
+        except Exception:
+            log.exception("on_report failed")
+
+
+async def _call(handler: Callable[[Any], Any], value: Any) -> None:
+    result = handler(value)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def _stopped(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Wait `seconds`; True if `stop` was set meanwhile (returns as soon as it is)."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,421 @@
+"""New articles from the web: pages by URL and RSS/Atom feeds, turned into `Document`s for the index.
+
+The network work happens here, outside the index's write lock (a slow site never blocks other
+writers); `Engine` hands the documents to `index.build.update_index`, which commits them atomically.
+
+Feeds (`update_feeds`): every registered feed is polled once with its ETag / Last-Modified, so an
+unchanged feed costs one request answered 304. Entries not seen before (or whose title/summary/content
+changed since) get their article page fetched, falling back to the entry's own content when the page
+cannot be fetched or has no usable text. Commit order: the index first, then the feed state
+(validators, seen entries). A crash between the two makes the next poll fetch those entries again and
+find them unchanged; nothing is lost or indexed twice. A feed with a failed entry keeps its old
+validators, so the next poll retries that entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Settings
+from bot.state import State
+from index.build import BuildReport, Progress
+from index.documents import Document
+from index.faults import checkpoint
+from index.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
+from index.fetch import FetchError, FetchPolicy, fetch
+from index.html import document_from_html
+from index.loaders import LoadError
+
+log = logging.getLogger("newsbot.ingest")
+
+PAGE_WORKERS = 4  # article pages fetched at once (each is bounded by fetch_timeout)
+
+IndexUpdate = Callable[[Sequence[Document], Progress | None], BuildReport]
+"""index_update(documents, progress) -> report: how `update_feeds` writes to the index."""
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- pages
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The fetch limits the settings ask for (timeouts, size cap, redirects, private addresses)."""
+    networks = tuple(n.strip() for n in settings.fetch_allowed_networks.split(",") if n.strip())
+    return FetchPolicy(
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.fetch_max_bytes,
+        max_redirects=settings.fetch_max_redirects,
+        allow_private=settings.allow_private_urls,
+        allowed_networks=networks,
+    )
+
+
+def is_url(text: str) -> bool:
+    """Whether a source argument is meant as a URL (anything with a scheme, so `ftp://` gets refused)."""
+    head, sep, _ = str(text).partition("://")
+    return bool(sep) and head.isalpha()
+
+
+def split_sources(sources: Sequence[str | Path]) -> tuple[list[str], list[str]]:
+    """(file and folder paths, URLs) from a mixed list of sources, each in its original order."""
+    paths = [str(s) for s in sources if not is_url(str(s))]
+    urls = [str(s) for s in sources if is_url(str(s))]
+    return paths, urls
+
+
+def fetch_page(url: str, policy: FetchPolicy) -> Document:
+    """Fetch an article page and extract it; raises FetchError (network, limits) or ValueError (no text).
+
+    The document's URL and id come from the final URL after redirects, so aliases of one page are one
+    article.
+    """
+    result = fetch(url, policy)
+    return document_from_html(result.body, url=result.url, origin=result.url, encoding=result.charset)
+
+
+def fetch_pages(
+    urls: Sequence[str], policy: FetchPolicy, progress: Progress | None = None, workers: int = PAGE_WORKERS
+) -> tuple[list[Document], list[LoadError]]:
+    """Fetch article pages concurrently; each failure is reported by URL and the rest goes on."""
+    progress = progress or _no_progress
+    if not urls:
+        return [], []
+    docs: list[Document] = []
+    errors: list[LoadError] = []
+    progress("fetching", 0, len(urls))
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(urls)))) as pool:
+        outcomes = pool.map(lambda u: _try_page(u, policy), urls)
+        for i, (url, outcome) in enumerate(zip(urls, outcomes, strict=True), 1):
+            if isinstance(outcome, Document):
+                docs.append(outcome)
+            else:
+                errors.append(LoadError(url, outcome))
+            progress("fetching", i, len(urls))
+    return docs, errors
+
+
+def _try_page(url: str, policy: FetchPolicy) -> Document | str:
+    """The page's document, or the reason it failed."""
+    try:
+        return fetch_page(url, policy)
+    except FetchError as exc:
+        return str(exc)
+    except ValueError as exc:  # no usable main text
+        return str(exc)
+
+
+# ---------------------------------------------------------------------------------------------- feeds
+
+
+class FeedProblem(ValueError):
+    """A feed URL that cannot be registered; the message says why."""
+
+
+@dataclass(frozen=True)
+class FeedCheck:
+    """What polling a feed once found: its title and how many entries it has now."""
+
+    url: str
+    title: str
+    entries: int
+    added: bool  # False: it was registered already
+
+    def __str__(self) -> str:
+        name = f"{self.title} <{self.url}>" if self.title else f"<{self.url}>"
+        if not self.added:
+            return f"Already following {name}."
+        return f"Following {name} ({self.entries} entries now); new articles are indexed at the next update."
+
+
+@dataclass
+class FeedStatus:
+    """The outcome of polling one feed. status: "ok", "not modified" or "failed" (see `error`)."""
+
+    url: str
+    title: str = ""
+    status: str = "ok"
+    error: str = ""
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0  # seen before, unchanged, or a duplicate of a stored article
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)  # one line per failed entry
+
+    def outcome(self) -> str:
+        """`2 new, 1 updated, 3 skipped`, `not modified` or `failed: reason`."""
+        if self.status == "failed":
+            return f"failed: {self.error}"
+        if self.status == "not modified":
+            return "not modified"
+        counts = f"{self.new} new, {self.updated} updated, {self.skipped} skipped"
+        return counts + (f", {self.failed} failed" if self.failed else "")
+
+    def line(self) -> str:
+        """One line for people: `url (title): 2 new, 1 updated, 3 skipped` or the failure."""
+        name = f"{self.url} ({self.title})" if self.title else self.url
+        return f"{name}: {self.outcome()}"
+
+
+@dataclass
+class UpdateReport:
+    """The outcome of one `update_feeds`: per-feed status and entry counts over all feeds."""
+
+    feeds: list[FeedStatus] = field(default_factory=list)
+    index: BuildReport | None = None  # None when there was nothing to write
+    seconds: float = 0.0
+
+    @property
+    def new(self) -> int:
+        return sum(f.new for f in self.feeds)
+
+    @property
+    def updated(self) -> int:
+        return sum(f.updated for f in self.feeds)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.feeds)
+
+    @property
+    def failed(self) -> int:
+        """Failed entries plus feeds that could not be polled at all."""
+        return sum(f.failed for f in self.feeds) + len(self.failed_feeds)
+
+    @property
+    def failed_feeds(self) -> list[FeedStatus]:
+        return [f for f in self.feeds if f.status == "failed"]
+
+    @property
+    def all_failed(self) -> bool:
+        """Every feed failed (False when there are no feeds): what makes `newsbot update` exit non-zero."""
+        return bool(self.feeds) and len(self.failed_feeds) == len(self.feeds)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.feeds)} feeds: {self.new} new, {self.updated} updated, {self.skipped} skipped, "
+            f"{self.failed} failed ({self.seconds:.1f} s)"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "new": self.new, "updated": self.updated, "skipped": self.skipped, "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "feeds": [f.__dict__ for f in self.feeds],
+        }
+
+
+def entry_fingerprint(entry: FeedEntry) -> str:
+    """A hash of what the feed says about an entry: when it changes, the entry is fetched again."""
+    parts = [entry.link, entry.title, entry.summary, entry.content_html,
+             entry.published_at.isoformat() if entry.published_at else ""]
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def check_feed(url: str, policy: FetchPolicy) -> Feed:
+    """Poll `url` once (no validators); raise FeedProblem with the reason when it is not a usable feed."""
+    try:
+        poll = poll_feed(url, policy)
+    except (FetchError, FeedError) as exc:
+        raise FeedProblem(f"{url}: {exc}") from None
+    assert poll.feed is not None
+    return poll.feed
+
+
+@dataclass
+class _Entry:
+    """A new or changed entry on its way into the index.
+
+    outcome: "" (pending), then "new", "updated", "unchanged", "duplicate" or "failed".
+    doc_id: the id of the article that holds it, once known.
+    """
+
+    entry: FeedEntry
+    fingerprint: str
+    feed: Feed
+    doc: Document | None = None
+    outcome: str = ""
+    doc_id: str = ""
+    error: str = ""
+
+
+@dataclass
+class _Work:
+    """One feed's part of an update."""
+
+    status: FeedStatus
+    etag: str | None = None
+    last_modified: str | None = None
+    entries: list[_Entry] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def feeds_lock(root: Path) -> Iterator[None]:
+    """One feed update at a time per index (an flock on `feeds.lock`): a second one waits, then finds
+    the feeds unchanged instead of fetching the same entries again."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "feeds.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def update_feeds(
+    state: State, policy: FetchPolicy, index_update: IndexUpdate, *, root: Path, progress: Progress | None = None
+) -> UpdateReport:
+    """Poll every registered feed once and index its new and changed entries (see the module doc)."""
+    started = time.perf_counter()
+    progress = progress or _no_progress
+    with feeds_lock(root):
+        feeds = state.feeds()
+        works = [_Work(FeedStatus(f.url, f.title)) for f in feeds]
+        if feeds:  # concurrently (a slow feed does not hold up the others); results stay in feed order
+            progress("feeds", 0, len(works))
+            with ThreadPoolExecutor(max_workers=min(PAGE_WORKERS, len(works))) as pool:
+                polls = pool.map(lambda wf: _poll(wf[0], state, policy, wf[1].etag, wf[1].last_modified),
+                                 zip(works, feeds, strict=True))
+                for i, _ in enumerate(polls, 1):
+                    progress("feeds", i, len(works))
+        pending = [e for w in works for e in w.entries]
+        _fetch_entry_pages(pending, policy, progress)
+        docs = _unique_docs(pending)
+        index = index_update(docs, progress) if docs else None
+        checkpoint("feeds-before-state")  # the index is committed; the feed state is not yet recorded
+        for work in works:
+            _settle(work, index)
+            _record(state, work)
+    return UpdateReport(feeds=[w.status for w in works], index=index, seconds=time.perf_counter() - started)
+
+
+def _poll(work: _Work, state: State, policy: FetchPolicy, etag: str | None, last_modified: str | None) -> None:
+    """Poll one feed and keep the entries that are new or changed since they were last seen."""
+    status = work.status
+    try:
+        poll = poll_feed(status.url, policy, etag=etag, last_modified=last_modified)
+    except (FetchError, FeedError) as exc:
+        status.status, status.error = "failed", str(exc)
+        return
+    work.etag, work.last_modified = poll.etag, poll.last_modified
+    if poll.not_modified or poll.feed is None:
+        status.status = "not modified"
+        return
+    status.title = poll.feed.title or status.title
+    seen = state.seen_fingerprints(status.url)
+    for entry in poll.feed.entries:
+        fingerprint = entry_fingerprint(entry)
+        if entry.id in seen and seen[entry.id] in (fingerprint, ""):
+            status.skipped += 1
+        else:
+            work.entries.append(_Entry(entry, fingerprint, poll.feed))
+
+
+def _fetch_entry_pages(entries: Sequence[_Entry], policy: FetchPolicy, progress: Progress) -> None:
+    """Give every entry its Document (its page when usable, else the feed's text) or an error."""
+    if not entries:
+        return
+    progress("pages", 0, len(entries))
+    with ThreadPoolExecutor(max_workers=min(PAGE_WORKERS, len(entries))) as pool:
+        results = pool.map(lambda e: _entry_doc(e.entry, e.feed, policy), entries)
+        for n, (item, result) in enumerate(zip(entries, results, strict=True), 1):
+            if isinstance(result, Document):
+                item.doc = result
+            else:
+                item.outcome, item.error = "failed", result
+            progress("pages", n, len(entries))
+
+
+def _entry_doc(entry: FeedEntry, feed: Feed, policy: FetchPolicy) -> Document | str:
+    """The entry's document, or why neither its page nor the feed's text gave one."""
+    html: str | bytes | None = None
+    page_error = ""
+    if entry.link:
+        try:
+            result = fetch(entry.link, policy)
+            html = _decoded(result.body, result.charset)
+        except FetchError as exc:
+            page_error = str(exc)
+            log.info("entry page %s failed (%s); using the feed's text", entry.link, exc)
+    try:
+        return entry_document(entry, feed, html)
+    except ValueError as exc:
+        return f"page: {page_error}; {exc}" if page_error else str(exc)
+
+
+def _decoded(body: bytes, charset: str | None) -> str | bytes:
+    if not charset:
+        return body
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body
+
+
+def _unique_docs(entries: Sequence[_Entry]) -> list[Document]:
+    """One document per article id (two feeds may carry the same link); repeats count as duplicates."""
+    docs: dict[str, Document] = {}
+    for item in entries:
+        if item.doc is None:
+            continue
+        if item.doc.id in docs:
+            item.outcome, item.doc_id = "duplicate", item.doc.id
+        else:
+            docs[item.doc.id] = item.doc
+    return list(docs.values())
+
+
+def _settle(work: _Work, index: BuildReport | None) -> None:
+    """Give each entry its outcome from the index report, and count the outcomes on the feed."""
+    status = work.status
+    errors = {e.path: e.reason for e in index.errors} if index is not None else {}
+    for item in work.entries:
+        if not item.outcome and item.doc is not None:
+            outcome = index.outcomes.get(item.doc.id, "failed") if index is not None else "failed"
+            item.outcome = outcome
+            item.doc_id = index.stored_as.get(item.doc.id, item.doc.id) if index is not None else ""
+            if outcome == "failed":
+                item.error = errors.get(item.doc.origin) or errors.get(item.doc.id) or "could not be indexed"
+        if item.outcome == "new":
+            status.new += 1
+        elif item.outcome == "updated":
+            status.updated += 1
+        elif item.outcome in ("unchanged", "duplicate"):
+            status.skipped += 1
+        else:
+            status.failed += 1
+            status.errors.append(f"{item.entry.link or item.entry.id}: {item.error}")
+
+
+def _record(state: State, work: _Work) -> None:
+    """Store what this poll learnt: seen entries, validators (unless an entry failed), status line.
+
+    Failed entries are not marked seen, and a feed with one keeps its old validators, so the next poll
+    downloads the feed again and retries them.
+    """
+    status = work.status
+    if status.status == "failed":
+        state.record_poll(status.url, status=status.outcome())
+        return
+    state.mark_seen(
+        status.url, [(e.entry.id, e.doc_id, e.fingerprint) for e in work.entries if e.outcome != "failed"]
+    )
+    keep = status.failed == 0
+    state.record_poll(
+        status.url,
+        status=status.outcome(),
+        etag=work.etag if keep else None,
+        last_modified=work.last_modified if keep else None,
+        title=status.title or None,
+        indexed=status.new + status.updated,
+    )
