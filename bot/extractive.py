@@ -16,6 +16,7 @@ from bot.answers import NOT_FOUND_TEXT, Answer, Citation
 from index.chunking import sentence_spans
 from index.embedding import Embedder
 from index.hits import Hit
+from index.search import Grounding
 from index.store import keyword_terms
 
 
@@ -127,6 +128,7 @@ def extractive_answer(
     opts: ExtractiveOptions = ExtractiveOptions(),
     *,
     question_vector: np.ndarray | None = None,
+    grounding: Grounding | None = None,
 ) -> Answer:
     """Compose a cited answer from `hits` (best first), or a plain "not found".
 
@@ -136,6 +138,8 @@ def extractive_answer(
     a date, a name), and a small prior for the passage's rank.
     """
     hits = tuple(hits)
+    if grounding is not None and not grounding.ok:  # the question is about something the index lacks
+        return not_found(question, hits)
     if not hits or not is_relevant(question, hits, opts.min_relevance):
         return not_found(question, hits)
     cands = candidates(hits, opts.passages)

@@ -1,33 +1,63 @@
-"""Hybrid retrieval: dense (FAISS) and keyword (FTS5 bm25) rankings fused by weighted reciprocal rank.
+"""Hybrid retrieval with query analysis: each part of a question retrieved on its own, then merged.
 
-    query ──embed──> dense ranking ─┐
-          ──terms──> bm25 ranking  ─┴─> weighted RRF ─> per-article cap ─> Hits
+    question ─analyze─> parts (text + outlet + dates)          (index/query.py)
+       │                   │
+       └─ whole question   └─ one retrieval per part, filtered to the part's outlet / dates
+             │                    │
+    each retrieval: dense (FAISS) + bm25 (FTS5: head column weighted) ─> weighted RRF
+             └──────────── merged by weighted RRF ─> best 30 re-scored by their best sentence
+                               ─> per-article cap, every part keeps its best passages ─> Hits
 
-The store is reached only through `GenerationReader`'s small interface (dense_search,
-keyword_search, hits, vectors), which is what another backend has to provide.
+Questions about news name where and when things were reported and often ask about several reports at
+once ("Does the TechCrunch article ... while The Verge ..."). A single retrieval for the whole question
+returns passages about its most talked-about part; retrieving each part separately, restricted to the
+outlet that part names, finds evidence for all of them.
+
+The store is reached only through `GenerationReader`'s small interface (dense_search, keyword_search,
+hits, vectors, sources, latest, has_passage_with_all, and optionally passage_frequency for the re-scoring's
+idf), which is what another backend has to provide. Nothing here loops in
+Python over the whole index: FAISS and SQLite do the scanning.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import re
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from index.chunking import sentence_spans
 from index.embedding import Embedder
 from index.hits import Filters, Hit
+from index.query import OutletLexicon, QueryPlan, SubQuery, analyze, names, stem, unknown_outlets
 from index.store import GenerationReader, keyword_terms
 
 
 @dataclass(frozen=True)
 class SearchOptions:
+    """Defaults = bot.config's defaults (tuned on the MultiHop-RAG dev split; see README "Quality")."""
+
     top_k: int = 10
     candidates: int = 60  # per retriever, before fusion
     dense_weight: float = 1.0
-    keyword_weight: float = 1.0
-    rrf_k: int = 60
-    per_article_cap: int = 2
+    keyword_weight: float = 4.0  # bm25 beats MiniLM on news: names, numbers, outlets
+    rrf_k: int = 10
+    per_article_cap: int = 3
     head_weight: float = 1.0  # bm25 weight of the title/outlet/date column relative to the body
+    self_query: bool = True  # outlets/dates named in the question become per-part filtered retrievals
+    part_weight: float = 1.0  # weight of each part's ranking relative to the whole question's in the merge
+    part_quota: int = 2  # each part's best passages that are always kept in the result
+    date_filter: bool = True  # a part's dates restrict its retrieval (else only its outlet does)
+    max_parts: int = 6
+    max_query_terms: int = 0  # bm25 query words per retrieval, rarest first (0 = all)
+    rerank_depth: int = 30  # fused candidates re-scored by their best sentence (0 = no re-scoring)
+    rerank_lexical: float = 0.15  # weight of the best sentence's share of the query's (idf-weighted) words
+    rerank_dense: float = 0.05  # weight of the best cosine between a part's vector and the passage's
 
 
 def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60) -> dict[int, float]:
@@ -55,6 +85,129 @@ def cap_per_article(hits: Sequence[Hit], cap: int, limit: int) -> list[Hit]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------- analysis
+
+_lexicons: weakref.WeakKeyDictionary[GenerationReader, tuple[int, OutletLexicon, int | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_lexicon_lock = threading.Lock()
+
+
+def lexicon_for(reader: GenerationReader) -> tuple[OutletLexicon, int | None]:
+    """The outlet lexicon of a generation and the year of its newest article (cached per version)."""
+    version = reader.manifest.version
+    with _lexicon_lock:
+        cached = _lexicons.get(reader)
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+    newest = reader.latest(1)
+    year = newest[0].published_at.year if newest and newest[0].published_at else None
+    lexicon = OutletLexicon(reader.sources())
+    with _lexicon_lock:
+        _lexicons[reader] = (version, lexicon, year)
+    return lexicon, year
+
+
+def plan_query(reader: GenerationReader, query: str, opts: SearchOptions = SearchOptions()) -> QueryPlan:
+    if not opts.self_query:
+        return QueryPlan(query)
+    lexicon, year = lexicon_for(reader)
+    return analyze(query, lexicon, default_year=year, max_parts=opts.max_parts)
+
+
+def _narrow(base: Filters, part: SubQuery, use_dates: bool) -> Filters | None:
+    """The user's filters further restricted to a part's outlet and dates; None if they exclude each other."""
+    sources = base.sources
+    if part.sources:
+        if base.sources:
+            wanted = {s.casefold() for s in base.sources}
+            sources = tuple(s for s in part.sources if s.casefold() in wanted)
+            if not sources:
+                return None
+        else:
+            sources = part.sources
+    since, until = base.since, base.until
+    if use_dates:
+        if part.since and (since is None or part.since > since):
+            since = part.since
+        if part.until and (until is None or part.until < until):
+            until = part.until
+        if since and until and since > until:
+            return None
+    return Filters(sources, since, until)
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What a question names that the index does not hold: outlets it lacks, names no passage contains.
+
+    A question about "a Bloomberg report on Heather Knight" cannot be answered from an index without
+    Bloomberg or Heather Knight, however similar its passages look: such a question is "not found".
+    """
+
+    unknown_outlets: tuple[str, ...] = ()
+    unknown_names: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unknown_outlets or self.unknown_names)
+
+    def reason(self) -> str:
+        parts = []
+        if self.unknown_outlets:
+            parts.append("no articles from " + ", ".join(self.unknown_outlets))
+        if self.unknown_names:
+            parts.append("nothing mentions " + ", ".join(self.unknown_names))
+        return "; ".join(parts)
+
+
+def check_grounding(reader: GenerationReader, question: str) -> Grounding:
+    """The outlets and names of `question` that the index has never seen (see `Grounding`)."""
+    lexicon, _ = lexicon_for(reader)
+    if not len(lexicon):
+        return Grounding()
+    outlets = tuple(unknown_outlets(question, lexicon))
+    skip = [(m.start, m.end) for m in lexicon.find(question)]
+    missing = tuple(
+        n for n in names(question, skip)
+        if n not in outlets and not reader.has_passage_with_all(re.findall(r"\w+", n.lower()))
+    )
+    return Grounding(outlets, missing)
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+
+@dataclass
+class _Retrieval:
+    text: str
+    filters: Filters
+    weight: float
+    quota: int
+    vector: np.ndarray | None = None
+    ranking: list[int] | None = None
+
+
+def _retrieve(reader: GenerationReader, r: _Retrieval, opts: SearchOptions,
+              keyword_scores: dict[int, float]) -> list[int]:
+    assert r.vector is not None
+    dense = reader.dense_search(r.vector[None, :], opts.candidates, r.filters)[0]
+    terms = keyword_terms(r.text)
+    if 0 < opts.max_query_terms < len(terms):  # the rarest words carry the query; common ones cost time
+        idf = _idf(reader, terms)
+        keep = set(sorted(terms, key=idf.__getitem__, reverse=True)[: opts.max_query_terms])
+        terms = [t for t in terms if t in keep]
+    keyword = reader.keyword_search(terms, opts.candidates, r.filters, opts.head_weight)
+    fused = rrf(
+        [[cid for cid, _ in dense], [cid for cid, _ in keyword]],
+        [opts.dense_weight, opts.keyword_weight],
+        opts.rrf_k,
+    )
+    for cid, s in keyword:
+        keyword_scores[cid] = max(s, keyword_scores.get(cid, s))
+    return sorted(fused, key=fused.__getitem__, reverse=True)
+
+
 def search(
     reader: GenerationReader,
     embedder: Embedder,
@@ -63,40 +216,168 @@ def search(
     opts: SearchOptions = SearchOptions(),
     *,
     query_vector: np.ndarray | None = None,
+    plan: QueryPlan | None = None,
 ) -> list[Hit]:
     """The `opts.top_k` best passages for `query` (best first), honouring `filters`."""
+    if plan is None:
+        plan = plan_query(reader, query, opts)
+    retrievals = [_Retrieval(query, filters, 1.0, 0, query_vector)]
+    for part in plan.parts:
+        narrowed = _narrow(filters, part, opts.date_filter)
+        if narrowed is not None:
+            retrievals.append(_Retrieval(part.text, narrowed, opts.part_weight, opts.part_quota))
+    todo = list(dict.fromkeys(r.text for r in retrievals if r.vector is None))
+    if todo:
+        vectors = dict(zip(todo, embedder.encode(todo), strict=True))
+        for r in retrievals:
+            if r.vector is None:
+                r.vector = vectors[r.text]
     if query_vector is None:
-        query_vector = embedder.encode([query])[0]
-    dense = reader.dense_search(query_vector[None, :], opts.candidates, filters)[0]
-    keyword = reader.keyword_search(keyword_terms(query), opts.candidates, filters, opts.head_weight)
-    fused = rrf(
-        [[cid for cid, _ in dense], [cid for cid, _ in keyword]],
-        [opts.dense_weight, opts.keyword_weight],
-        opts.rrf_k,
-    )
+        query_vector = retrievals[0].vector
+    assert query_vector is not None
+
+    keyword_scores: dict[int, float] = {}
+    for r in retrievals:
+        r.ranking = _retrieve(reader, r, opts, keyword_scores)
+    rankings = [r.ranking or [] for r in retrievals]
+    fused = rrf(rankings, [r.weight for r in retrievals], opts.rrf_k)
     ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-    dense_scores = dict(dense)
-    keyword_scores = dict(keyword)
-    stored = reader.hits(ranked)
+    if opts.rerank_depth > 0 and (opts.rerank_lexical > 0 or opts.rerank_dense > 0):
+        fused, ranked = _rerank(reader, ranked, retrievals, opts)
+    found_by: dict[int, list[int]] = {}
+    for i, ranking in enumerate(rankings):
+        for cid in ranking[: opts.top_k]:
+            found_by.setdefault(cid, []).append(i)
+
+    must = {cid for r in retrievals if r.quota > 0 for cid in (r.ranking or [])[: r.quota]}
+    stored = reader.hits(ranked[: max(100, opts.top_k * 8)] + sorted(must))
     ordered = [
         replace(
             stored[cid],
             score=fused[cid],
-            dense_score=dense_scores.get(cid),
             keyword_score=keyword_scores.get(cid),
+            extra={"parts": tuple(found_by.get(cid, ()))},
         )
         for cid in ranked
         if cid in stored
     ]
-    hits = cap_per_article(ordered, opts.per_article_cap, opts.top_k)
+    hits = _with_quotas(ordered, retrievals, opts)
     return with_dense_scores(reader, hits, query_vector)
 
 
-def with_dense_scores(reader: GenerationReader, hits: Sequence[Hit], query_vector: np.ndarray) -> list[Hit]:
-    """Fill in the cosine of hits that only the keyword side found (answers need it for every hit)."""
-    missing = [h.chunk_id for h in hits if h.dense_score is None]
+_idf_cache: weakref.WeakKeyDictionary[GenerationReader, dict[str, float]] = weakref.WeakKeyDictionary()
+
+
+def _idf(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
+    """bm25's idf of each term over the passages (cached per reader; one keyword-index count per new term)."""
+    with _lexicon_lock:
+        cache = _idf_cache.setdefault(reader, {})
+    n = max(1, reader.manifest.chunks)
+    frequency = getattr(reader, "passage_frequency", None)
+    if frequency is None:  # a backend without document frequencies: every word weighs the same
+        return dict.fromkeys(terms, 1.0)
+    out = {}
+    for t in terms:
+        value = cache.get(t)
+        if value is None:
+            df = frequency(t)
+            value = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            if len(cache) < 200_000:
+                cache[t] = value
+        out[t] = value
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
+    """The stemmed keyword terms of each sentence of a passage (cached: passages recur across questions)."""
+    return tuple(frozenset(stem(w) for w in keyword_terms(text[s:e])) for s, e, _ in sentence_spans(text))
+
+
+def _rerank(
+    reader: GenerationReader, ranked: list[int], retrievals: Sequence[_Retrieval], opts: SearchOptions
+) -> tuple[dict[int, float], list[int]]:
+    """Re-score the best `rerank_depth` fused candidates by their best sentence.
+
+    A passage holding one sentence that says what a part of the question asks beats a passage that
+    mentions the same words scattered over a long text: the lexical feature is the largest share of a
+    query's idf-weighted words that one sentence of the passage contains (over the whole question and
+    each part); the dense feature the best cosine of the passage with any part. Candidates below the
+    depth keep their order after the re-scored ones.
+    """
+    head = ranked[: opts.rerank_depth]
+    base = {cid: 1.0 / (opts.rrf_k + rank) for rank, cid in enumerate(ranked, 1)}
+    scores = dict(base)
+    texts = reader.hits(head) if opts.rerank_lexical > 0 else {}
+    if opts.rerank_lexical > 0:
+        queries = []
+        for r in retrievals:
+            terms = {stem(t): w for t, w in _idf(reader, keyword_terms(r.text)).items()}
+            total = sum(terms.values())
+            if total > 0:
+                queries.append((terms, total))
+        for cid in head:
+            hit = texts.get(cid)
+            if hit is None or not queries:
+                continue
+            best = 0.0
+            for words in _sentence_terms(hit.text):
+                for terms, total in queries:
+                    share = sum(w for t, w in terms.items() if t in words) / total
+                    best = max(best, share)
+            scores[cid] += opts.rerank_lexical * best
+    if opts.rerank_dense > 0:
+        vectors = reader.vectors(head)
+        parts = np.stack([r.vector for r in retrievals if r.vector is not None])
+        best_cos = (vectors @ parts.T).max(axis=1)
+        for cid, c in zip(head, best_cos.tolist(), strict=True):
+            scores[cid] += opts.rerank_dense * c
+    reordered = sorted(head, key=scores.__getitem__, reverse=True) + ranked[len(head) :]
+    return scores, reordered
+
+
+def _with_quotas(ordered: list[Hit], retrievals: Sequence[_Retrieval], opts: SearchOptions) -> list[Hit]:
+    """The capped top-k of `ordered`, but every part keeps its `quota` best passages in it.
+
+    A passage a part insists on replaces the lowest-ranked passage that no part insists on.
+    """
+    hits = cap_per_article(ordered, opts.per_article_cap, opts.top_k)
+    by_id = {h.chunk_id: h for h in ordered}
+    must: list[int] = []  # round robin: every part's best passage, then every part's second best, ...
+    ranked_parts = [[cid for cid in r.ranking or [] if cid in by_id][: r.quota] for r in retrievals if r.quota > 0]
+    for depth in range(max((len(p) for p in ranked_parts), default=0)):
+        for p in ranked_parts:
+            if depth < len(p) and p[depth] not in must:
+                must.append(p[depth])
+    if not must:
+        return hits
+    chosen = {h.chunk_id for h in hits}
+    missing = [cid for cid in must if cid not in chosen]
     if not missing:
-        return list(hits)
-    sims = reader.vectors(missing) @ query_vector
-    by_id = dict(zip(missing, sims.tolist(), strict=True))
-    return [h if h.dense_score is not None else replace(h, dense_score=by_id[h.chunk_id]) for h in hits]
+        return hits
+    protected = set(must)
+    result = list(hits)
+    for cid in missing:
+        for i in range(len(result) - 1, -1, -1):
+            if result[i].chunk_id not in protected:
+                result.pop(i)
+                break
+        else:
+            if len(result) >= opts.top_k:
+                break
+        result.append(by_id[cid])
+    rank = {h.chunk_id: i for i, h in enumerate(ordered)}
+    result.sort(key=lambda h: rank[h.chunk_id])
+    return result[: opts.top_k]
+
+
+def with_dense_scores(reader: GenerationReader, hits: Sequence[Hit], query_vector: np.ndarray) -> list[Hit]:
+    """Fill in the cosine of hits that only the keyword side found (answers need it for every hit).
+
+    Every hit's `dense_score` is its cosine with the whole question (parts retrieve with their own text).
+    """
+    ids = [h.chunk_id for h in hits]
+    if not ids:
+        return []
+    sims = reader.vectors(ids) @ query_vector
+    return [replace(h, dense_score=float(s)) for h, s in zip(hits, sims.tolist(), strict=True)]
