@@ -1,0 +1,197 @@
+"""The ONNX Runtime backends: same vectors as torch (fp32), close but separately keyed (int8), no torch
+import on the query path, identical retrieval on an index built with torch, and clear export errors.
+
+The model is exported once per session into a temporary cache folder (fp32 and int8 in one child
+process), and every test here reads that folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.engine import Engine
+from index.embedding import BACKENDS, get_embedder, model_key
+from index.onnx_embedding import (
+    FP32_FILE,
+    INT8_FILE,
+    OnnxEmbedder,
+    OnnxExportError,
+    ensure_exported,
+    export_dir,
+    length_batches,
+    local_model_dir,
+)
+from index.store import IndexMismatch
+from tests.conftest import REPO, make_settings
+
+MODEL = "all-MiniLM-L6-v2"
+LONG = " ".join(
+    f"Paragraph {i}: the chip maker said demand for accelerators kept rising while smartphone sales "
+    f"slowed, and analysts expect capacity to double by {2025 + i % 5}." for i in range(40)
+)
+TEXTS = [
+    "Why is Xiaomi dropping Leica?",
+    "What did TSMC say about 2nm volume production?",
+    "BYD overtakes Tesla — 4.27 million cars, €1,499 phones and 東京 in one line 🚗",
+    "   leading and trailing spaces   ",
+    "Xiaomi is ending its high-profile camera partnership with the German optics company Leica. " * 3,
+    LONG,  # ≈ 1,000 word pieces: only the first 256 count
+    sorted((REPO / "docs_corpus").glob("*.md"))[0].read_text(encoding="utf-8"),  # front matter and all
+]
+QUESTIONS = [
+    "Why is Xiaomi dropping Leica?",
+    "When will TSMC start 2nm mass production?",
+    "How many cars did BYD sell in 2024?",
+    "What does the RTX 5090 cost?",
+    "How much did Nvidia lose when DeepSeek R1 came out?",
+    "What is Stargate?",
+    "How fast is BYD's flash charging?",
+    "What stake did the US government take in Intel?",
+    "How much does T-Satellite cost per month?",
+    "Which phone makers partner with Zeiss or Hasselblad?",
+    "What are the EU AI Act rules for general-purpose models?",
+    "Who bought EchoStar's spectrum?",
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the fp32 and int8 exports, made once for the session."""
+    cache = tmp_path_factory.mktemp("onnx-cache")
+    ensure_exported(MODEL, cache, int8=True)  # the child process writes both files
+    folder = export_dir(MODEL, cache)
+    assert (folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()
+    return cache
+
+
+@pytest.fixture(scope="session")
+def torch_vectors() -> np.ndarray:
+    return get_embedder(MODEL, "torch").encode(TEXTS)
+
+
+@pytest.fixture(scope="session")
+def torch_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled corpus indexed with the torch backend."""
+    root = tmp_path_factory.mktemp("torch-index")
+    report = Engine(make_settings(root, embedding_backend="torch")).build()
+    assert report.documents >= 21 and not report.errors
+    return root
+
+
+def test_fp32_vectors_equal_torch(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
+    emb = OnnxEmbedder(MODEL, cache_dir=onnx_cache)
+    vectors = emb.encode(TEXTS)
+    assert vectors.shape == torch_vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * torch_vectors).sum(axis=1)
+    assert cosines.min() > 0.9999, cosines
+    # one at a time (no padding) gives the same vectors as a length-sorted batch
+    single = np.stack([emb.encode([t])[0] for t in TEXTS])
+    assert (single * vectors).sum(axis=1).min() > 0.99999
+
+
+def test_long_texts_are_truncated_like_sentence_transformers(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
+    emb = OnnxEmbedder(MODEL, cache_dir=onnx_cache)
+    assert emb.max_length == 256
+    ids = emb.token_ids([LONG])[0]
+    assert len(ids) == 256 and len(emb._tokenizer.encode(LONG[: len(LONG) // 2]).ids) == 256
+    long_vec = emb.encode([LONG])[0]
+    assert float(long_vec @ torch_vectors[TEXTS.index(LONG)]) > 0.9999
+    # words past the 256th word piece change nothing
+    assert float(long_vec @ emb.encode([LONG + " A different ending about bananas."])[0]) > 0.99999
+
+
+def test_int8_is_close_but_keyed_apart(onnx_cache: Path, torch_vectors: np.ndarray, tmp_path: Path) -> None:
+    emb = OnnxEmbedder(MODEL, int8=True, cache_dir=onnx_cache)
+    cosines = (emb.encode(TEXTS) * torch_vectors).sum(axis=1)
+    assert cosines.min() > 0.98, cosines
+    assert cosines.min() < 0.99999  # really a different model: its vectors must not share fp32's key
+    assert emb.key == model_key(MODEL, "onnx-int8") != MODEL
+    assert model_key(MODEL, "onnx") == model_key(MODEL, "torch") == MODEL
+    assert get_embedder(MODEL, "onnx", onnx_cache).key == MODEL
+    settings = make_settings(tmp_path, embedding_backend="onnx-int8", onnx_cache_dir=str(onnx_cache))
+    assert Engine(settings).options().model == emb.key
+
+
+def test_int8_refuses_an_fp32_index(corpus_index: Path, onnx_cache: Path) -> None:
+    settings = make_settings(corpus_index, embedding_backend="onnx-int8", onnx_cache_dir=str(onnx_cache))
+    with pytest.raises(IndexMismatch, match="newsbot build"):
+        Engine(settings).search("Leica")
+
+
+def test_unknown_backend_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="onnx, torch, onnx-int8"):
+        model_key(MODEL, "onnx-fp16")
+    assert BACKENDS[0] == "onnx"
+
+
+def test_torch_built_index_answers_identically_with_onnx_queries(torch_index: Path, onnx_cache: Path) -> None:
+    by_torch = Engine(make_settings(torch_index, embedding_backend="torch"))
+    by_onnx = Engine(make_settings(torch_index, embedding_backend="onnx", onnx_cache_dir=str(onnx_cache)))
+    for question in QUESTIONS:
+        t_hits, o_hits = by_torch.search(question), by_onnx.search(question)
+        assert [h.chunk_id for h in o_hits] == [h.chunk_id for h in t_hits], question
+        assert len(t_hits) == 10
+        for t, o in zip(t_hits, o_hits, strict=True):
+            assert o.dense_score == pytest.approx(t.dense_score, abs=1e-4)
+    for question in QUESTIONS[:2]:
+        assert by_onnx.ask(question, use_llm=False).text == by_torch.ask(question, use_llm=False).text
+
+
+def test_onnx_query_path_imports_no_torch(corpus_index: Path, onnx_cache: Path) -> None:
+    script = f"""
+import json, sys
+from bot.config import load_settings
+from bot.engine import Engine
+engine = Engine(load_settings({{"index_dir": {str(corpus_index)!r}, "embedding_backend": "onnx",
+                                "onnx_cache_dir": {str(onnx_cache)!r}}}, env={{}}))
+hits = engine.search("Why is Xiaomi dropping Leica?")
+answer = engine.ask("Why is Xiaomi dropping Leica?", use_llm=False)
+heavy = [m for m in ("torch", "sentence_transformers", "transformers", "discord", "trafilatura", "feedparser")
+         if m in sys.modules]
+print(json.dumps({{"hits": len(hits), "found": answer.found, "heavy": heavy}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(REPO), capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"hits": 10, "found": True, "heavy": []}
+
+
+def test_export_failure_is_a_clear_error(tmp_path: Path) -> None:
+    model = tmp_path / "broken-model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "bert", "max_position_embeddings": 512}))
+    (model / "model.safetensors").write_bytes(b"not a safetensors file")
+    shutil.copy(local_model_dir(MODEL) / "tokenizer.json", model)
+    with pytest.raises(OnnxExportError, match="(?s)cannot export .*NEWSBOT_EMBEDDING_BACKEND=torch"):
+        OnnxEmbedder(str(model), cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").rglob("*.onnx"))  # nothing half-written is left to load later
+
+
+def test_other_poolings_are_refused(tmp_path: Path) -> None:
+    model = tmp_path / "cls-model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    (model / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(Exception, match="mean pooling only"):
+        OnnxEmbedder(str(model), cache_dir=tmp_path / "cache")
+
+
+def test_length_batches_bound_padding() -> None:
+    lengths = [10, 256, 12, 256, 100, 11, 90, 255]
+    batches = length_batches(lengths, batch_size=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert batches[0] == [1, 3, 7]  # longest first, stable, at most batch_size
+    for batch in batches:
+        longest = lengths[batch[0]]
+        assert len(batch) <= 3 and all(lengths[i] >= 0.8 * longest for i in batch)
+    assert length_batches([], 32) == []
