@@ -1,21 +1,28 @@
 """Bot state that outlives one process: feeds, feedback on answers, conversation memory.
 
 Stored in SQLite (`<index_dir>/state.sqlite`) by default. The SQL is deliberately plain so that the
-same statements run on PostgreSQL (`database_url`), where several bot replicas share it.
+same statements run on PostgreSQL (`database_url = postgresql://...`), where several bot replicas share
+it; `index.sql.Database` translates placeholders and serializes write transactions on both engines.
+`try_lease` lets replicas agree on who does a job (such as polling a feed) for a while.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.answers import Turn
+from index.sql import Database, is_postgres_url
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS feeds (
@@ -34,6 +41,7 @@ SCHEMA = [
         entry_id TEXT NOT NULL,
         doc_id TEXT NOT NULL DEFAULT '',
         seen_at TEXT NOT NULL,
+        fingerprint TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (feed_url, entry_id)
     )""",
     """CREATE TABLE IF NOT EXISTS answers (
@@ -65,8 +73,29 @@ SCHEMA = [
 ]
 
 
+# Columns added after the first release, for state databases created before them.
+MIGRATIONS = [
+    "ALTER TABLE feed_entries ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''",
+]
+
+
+# Leases: who may do a shared job (poll a feed, run a rebuild) until when (database clock, epoch seconds).
+LEASE_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    )""",
+]
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def default_holder() -> str:
+    """A lease holder name unique to this process: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -89,40 +118,91 @@ class FeedbackCounts:
 
 
 class State:
-    """Thread-safe access to the state database (one connection, serialized)."""
+    """Thread-safe access to the state database (one connection, serialized).
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        for statement in SCHEMA:
-            self._conn.execute(statement)
+    `target` is an SQLite file path or a `postgresql://` URL. Write transactions are serialized across
+    processes on both engines (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock).
+    """
+
+    def __init__(self, target: Path | str) -> None:
+        if not is_postgres_url(target):
+            target = Path(target)
+        self.path = target
+        self._db = Database(target)
+        self._conn = self._db  # execute/executemany/query with `?` placeholders on either engine
+        self._db.create_schema([*SCHEMA, *LEASE_SCHEMA], MIGRATIONS)
 
     @classmethod
     def for_index_dir(cls, index_dir: Path) -> State:
         return cls(index_dir / "state.sqlite")
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> State:
+        """`database_url` when set (PostgreSQL URL or SQLite path), else `<index_dir>/state.sqlite`."""
+        if settings.database_url:
+            return cls(settings.database_url)
+        return cls.for_index_dir(settings.index_path())
+
+    @property
+    def backend(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self._db.dialect
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> Iterator[Database]:
+        with self._db.transaction(lock="newsbot-state") as db:
+            yield db
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        return self._db.query(sql, params)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
+
+    # ------------------------------------------------------------------ leases
+
+    def try_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease `name` for `seconds`; True if `holder` now holds it.
+
+        Atomic on both engines (one INSERT ... ON CONFLICT DO UPDATE ... WHERE): the lease goes to
+        `holder` only if nobody holds it, `holder` already does (a renewal), or the last holder's
+        lease expired. Expiry is judged by the database's clock, so replicas on machines with skewed
+        clocks still agree. A holder that may run longer than `seconds` must renew before it expires.
+        """
+        if seconds <= 0:
+            raise ValueError("a lease needs a positive duration")
+        now = self._db.now_expr()
+        with self._tx() as db:
+            cur = db.execute(
+                f"INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, {now} + ?)"
+                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                f" WHERE leases.holder = excluded.holder OR leases.expires_at <= {now}",
+                (name, holder, float(seconds)),
+            )
+            return cur.rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up early; False if `holder` did not hold it (any more)."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)).rowcount == 1
+
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds the lease `name` now (None if nobody or it expired)."""
+        rows = self._query(
+            f"SELECT holder FROM leases WHERE name = ? AND expires_at > {self._db.now_expr()}", (name,)
+        )
+        return rows[0][0] if rows else None
+
+    @contextmanager
+    def lease(self, name: str, seconds: float, holder: str | None = None) -> Iterator[bool]:
+        """`with state.lease("feed:URL", 300) as mine: if mine: poll()` — released when the block ends."""
+        holder = holder or default_holder()
+        mine = self.try_lease(name, holder, seconds)
+        try:
+            yield mine
+        finally:
+            if mine:
+                self.release_lease(name, holder)
 
     # ------------------------------------------------------------------ feeds
 
@@ -164,6 +244,22 @@ class State:
 
     def seen_entries(self, feed_url: str) -> set[str]:
         return {r[0] for r in self._query("SELECT entry_id FROM feed_entries WHERE feed_url = ?", (feed_url,))}
+
+    def seen_fingerprints(self, feed_url: str) -> dict[str, str]:
+        """entry_id -> fingerprint of the entry when it was indexed ('' if recorded without one)."""
+        rows = self._query("SELECT entry_id, fingerprint FROM feed_entries WHERE feed_url = ?", (feed_url,))
+        return {r[0]: r[1] for r in rows}
+
+    def mark_seen(self, feed_url: str, entries: Sequence[tuple[str, str, str]]) -> None:
+        """Remember (entry_id, doc_id, fingerprint) triples as indexed; a changed fingerprint replaces the
+        old one (the entry was indexed again)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO feed_entries (feed_url, entry_id, doc_id, seen_at, fingerprint) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(feed_url, entry_id) DO UPDATE SET doc_id = excluded.doc_id,"
+                " seen_at = excluded.seen_at, fingerprint = excluded.fingerprint",
+                [(feed_url, entry_id, doc_id, now_iso(), fp) for entry_id, doc_id, fp in entries],
+            )
 
     def mark_entries(self, feed_url: str, entries: Sequence[tuple[str, str]]) -> None:
         """Remember (entry_id, doc_id) pairs as indexed, so the next poll skips them."""
