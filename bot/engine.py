@@ -14,19 +14,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.answers import Answer, Turn
 from bot.config import Settings
 from bot.conversation import heuristic_rewrite, trim_history
 from bot.extractive import ExtractiveOptions, extractive_answer
-from bot.state import State
+from bot.state import Feed, State
 from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from index.documents import Document, parse_date
-from index.embedding import Embedder, get_embedder
+from index.embedding import Embedder, get_embedder, model_key
+from index.fetch import FetchPolicy
 from index.hits import Filters, Hit
 from index.loaders import load_paths
-from index.search import SearchOptions, search
+from index.search import Grounding, SearchOptions, check_grounding, search
 from index.store import GenerationReader, IndexMissing, Layout, keyword_terms, open_current
+
+if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
+    from bot.ingest import FeedCheck, UpdateReport
 
 log = logging.getLogger("newsbot.engine")
 
@@ -85,7 +90,8 @@ class Engine:
         if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
-                    self._embedder = get_embedder(self.settings.embedding_model, self.settings.embedding_backend)
+                    s = self.settings
+                    self._embedder = get_embedder(s.embedding_model, s.embedding_backend, s.onnx_cache_dir or None)
         return self._embedder
 
     def reader(self) -> GenerationReader:
@@ -101,7 +107,7 @@ class Engine:
                 return reader
             for attempt in range(3):
                 try:
-                    self._reader = open_current(self.layout, expect_model=self.settings.embedding_model)
+                    self._reader = open_current(self.layout, expect_model=self.model_key(), previous=reader)
                     break
                 except IndexMissing:
                     if attempt == 2 or self.layout.current_generation() is None:
@@ -123,29 +129,38 @@ class Engine:
     def has_index(self) -> bool:
         return self.layout.current_generation() is not None
 
+    def model_key(self) -> str:
+        """What the index records as its model: torch and onnx share the model name, onnx-int8 does not."""
+        return model_key(self.settings.embedding_model, self.settings.embedding_backend)
+
     def options(self) -> BuildOptions:
         s = self.settings
-        return BuildOptions(s.embedding_model, s.chunk_tokens, s.chunk_overlap, s.embedding_batch_size)
+        return BuildOptions(self.model_key(), s.chunk_tokens, s.chunk_overlap, s.embedding_batch_size)
 
     def search_options(self, limit: int | None = None) -> SearchOptions:
         s = self.settings
         return SearchOptions(
             top_k=limit or s.top_k, candidates=max(s.candidates, limit or 0), dense_weight=s.dense_weight,
             keyword_weight=s.keyword_weight, rrf_k=s.rrf_k, per_article_cap=s.per_article_cap,
+            head_weight=s.head_weight, self_query=s.self_query, part_weight=s.part_weight,
+            part_quota=s.part_quota, date_filter=s.date_filter, rerank_depth=s.rerank_depth,
+            rerank_lexical=s.rerank_lexical, rerank_dense=s.rerank_dense,
         )
 
     # ------------------------------------------------------------------ building
 
     def build(
         self, paths: Sequence[str | Path] | None = None, progress: Progress | None = None,
-        on_wait: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None, keep_fetched: bool = True,
     ) -> BuildReport:
-        """Full rebuild from `paths` (default: the corpus setting) into a new generation."""
+        """Full rebuild from `paths` (default: the corpus setting) into a new generation.
+
+        keep_fetched: carry over the articles added from URLs and feeds (no file holds them)."""
         loaded = load_paths(paths or self.settings.corpus_paths())
         kwargs = {"progress": progress} if progress else {}
         report = build_index(
             self.layout.root, loaded.documents, self.embedder, self.options(),
-            load_errors=loaded.errors, on_wait=on_wait, **kwargs,
+            load_errors=loaded.errors, on_wait=on_wait, keep_fetched=keep_fetched, **kwargs,
         )
         self._checked_at = 0.0
         return report
@@ -158,18 +173,83 @@ class Engine:
 
     def add_documents(
         self, docs: Sequence[Document], *, remove_ids: Sequence[str] = (), progress: Progress | None = None,
-        load_errors: Sequence = (),
+        load_errors: Sequence = (), on_wait: Callable[[], None] | None = None,
     ) -> BuildReport:
-        """Add or replace articles (and remove others) in the live index, atomically."""
-        if not self.has_index():
+        """Add or replace articles (and remove others) in the live index, atomically.
+
+        Without an index yet, the articles become its first generation."""
+        if not docs and not self.has_index():
             raise IndexMissing(f"no index at {self.layout.root}. Build one first with `newsbot build`.")
         kwargs = {"progress": progress} if progress else {}
         report = update_index(
             self.layout.root, docs, self.embedder, self.options(), remove_ids=remove_ids,
-            load_errors=load_errors, **kwargs,
+            load_errors=load_errors, on_wait=on_wait, **kwargs,
         )
         self._checked_at = 0.0
         return report
+
+    # ------------------------------------------------------------------ keeping the index fresh
+
+    def fetch_policy(self) -> FetchPolicy:
+        """Limits for fetching pages and feeds, from the fetch_* and allow_private_urls settings."""
+        from bot.ingest import fetch_policy
+
+        return fetch_policy(self.settings)
+
+    def add(
+        self, sources: Sequence[str | Path], progress: Progress | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> BuildReport:
+        """Add or update articles from files, folders and http(s) URLs of article pages, atomically.
+
+        A source that cannot be read or fetched is reported in `errors`; the others are indexed. The model
+        is loaded only when there is something to index.
+        """
+        from bot.ingest import fetch_pages, split_sources
+
+        paths, urls = split_sources(sources)
+        loaded = load_paths(paths)
+        pages, failures = fetch_pages(urls, self.fetch_policy(), progress)
+        docs, errors = [*loaded.documents, *pages], [*loaded.errors, *failures]
+        if not docs:
+            return BuildReport(errors=errors)
+        return self.add_documents(docs, progress=progress, load_errors=errors, on_wait=on_wait)
+
+    def remove(
+        self, refs: Sequence[str], progress: Progress | None = None, on_wait: Callable[[], None] | None = None
+    ) -> BuildReport:
+        """Remove articles by id or URL, atomically; unknown ones are reported in `errors`."""
+        return self.add_documents([], remove_ids=refs, progress=progress, on_wait=on_wait)
+
+    def add_feed(self, url: str, *, added_by: str = "") -> FeedCheck:
+        """Register an RSS/Atom feed after polling it once; raises FeedProblem when it is not usable.
+
+        Its entries are indexed by the next `update_feeds`."""
+        from bot.ingest import FeedCheck, check_feed
+
+        url = url.strip()
+        feed = check_feed(url, self.fetch_policy())
+        added = self.state.add_feed(url, added_by=added_by, title=feed.title)
+        return FeedCheck(url=url, title=feed.title, entries=len(feed.entries), added=added)
+
+    def remove_feed(self, url: str) -> bool:
+        """Stop polling a feed (its articles stay in the index); False if it was not registered."""
+        return self.state.remove_feed(url.strip())
+
+    def feeds(self) -> list[Feed]:
+        return self.state.feeds()
+
+    def update_feeds(
+        self, progress: Progress | None = None, on_wait: Callable[[], None] | None = None
+    ) -> UpdateReport:
+        """Poll every feed once and index new and changed entries (see `bot.ingest`); thread-safe, and
+        serialized with other feed updates of this index, in this process or another."""
+        from bot.ingest import update_feeds
+
+        def index_update(docs: Sequence[Document], prog: Progress | None) -> BuildReport:
+            return self.add_documents(docs, progress=prog, on_wait=on_wait)
+
+        return update_feeds(self.state, self.fetch_policy(), index_update, root=self.layout.root, progress=progress)
 
     # ------------------------------------------------------------------ reading
 
@@ -196,8 +276,9 @@ class Engine:
         reader = self.reader()
         qvec = self.embedder.encode([standalone])[0]
         hits = search(reader, self.embedder, standalone, filters, self.search_options(), query_vector=qvec)
+        grounding = check_grounding(reader, standalone) if s.grounding_check else Grounding()
         notes: tuple[str, ...] = ()
-        if llm_on:
+        if llm_on and grounding.ok:  # a question about what the index lacks is "not found", model or not
             from bot.llm import llm_answer
 
             answer, reason = llm_answer(standalone, hits, s, on_text=on_text)
@@ -207,7 +288,7 @@ class Engine:
         answer = extractive_answer(
             standalone, hits, self.embedder,
             ExtractiveOptions(max_sentences=s.answer_sentences, min_relevance=s.min_relevance),
-            question_vector=qvec,
+            question_vector=qvec, grounding=grounding,
         )
         if notes:
             answer = Answer(**{**answer.__dict__, "notes": notes})
