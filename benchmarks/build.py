@@ -78,6 +78,7 @@ class RecordingEmbedder:
     def __init__(self, inner) -> None:  # noqa: ANN001 - any Embedder
         self.inner = inner
         self.model_name, self.key, self.dim = inner.model_name, inner.key, inner.dim
+        self.token_ids = getattr(inner, "token_ids", None)  # the build orders passages by it (onnx)
         self.texts: list[str] = []
         self.seconds = 0.0
         self._lock = threading.Lock()
