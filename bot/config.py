@@ -90,7 +90,9 @@ class Settings:
     discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false).")
     discord_user_cooldown: float = _s(5.0, "Seconds a user waits between questions.")
     discord_guild_rate: int = _s(30, "Questions per minute per server.")
-    discord_sharded: bool = _s(False, "Run discord.py's AutoShardedClient.")
+    discord_sharded: bool = _s(False, "Run discord.py's AutoShardedClient (large bots, or several replicas).")
+    discord_shard_count: int = _s(0, "Total shards when sharded; 0 = what Discord recommends.")
+    discord_shard_ids: str = _s("", "Comma-separated shard ids this replica runs; empty = all of them.")
     # --- freshness ---
     feed_poll_minutes: float = _s(0.0, "Poll feeds every N minutes while the bot runs; 0 = never.")
     fetch_timeout: float = _s(15.0, "Seconds per HTTP request when fetching pages and feeds.")

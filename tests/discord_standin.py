@@ -105,6 +105,8 @@ Fidelity notes (what real Discord does and the stand-in models)
 * Handler bugs in the stand-in return 503 (not 500: discord.py would retry 500s for ~25 s) and are
   recorded in ``errors``; unknown routes return 404 ``{"message": "Unknown route", "code": 0}``, are
   logged at ERROR level and recorded in ``unknown_calls``.
+* Sharding: a session that IDENTIFYs with ``shard: [id, n]`` gets the guild (READY, GUILD_CREATE and its
+  events) only if ``(guild_id >> 22) % n == id``, and DMs only on shard 0, as Discord routes them.
 * Not modelled: rate limits (except injected 429s), voice, stickers, polls, forum channels, per-user
   read visibility, audit logs, autocomplete, pins. Only one stand-in should be redirected at a time
   (``Route.BASE`` / ``DEFAULT_GATEWAY`` are process-global).
@@ -351,6 +353,16 @@ class _Conn:
         self.closed = False
         self.server_closed = False  # we initiated the close (aiohttp then reports a transient 1000)
         self.client_close_code: int | None = None
+
+
+def _shard_receives(shard: list | None, guild_id: object) -> bool:
+    """Discord's routing: a guild's events go to shard (guild_id >> 22) % num_shards; DMs to shard 0."""
+    if not shard or len(shard) != 2 or int(shard[1]) <= 1:
+        return True
+    shard_id, count = int(shard[0]), int(shard[1])
+    if guild_id is None:
+        return shard_id == 0
+    return (int(guild_id) >> 22) % count == shard_id
 
 
 class _Session:
@@ -947,10 +959,11 @@ class DiscordStandIn:
         sess.conn = conn
         conn.session = sess
         self._sessions[sess.id] = sess
+        owns_guild = _shard_receives(sess.shard, self.guild_id)
         ready = {
             "v": API_VERSION,
             "user": self._me_payload(),
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}] if owns_guild else [],
             "session_id": sess.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -966,7 +979,8 @@ class DiscordStandIn:
         if sess.shard is not None:
             ready["shard"] = sess.shard
         await self._send_event(sess, "READY", ready)
-        await self._send_event(sess, "GUILD_CREATE", self._guild_create_payload(sess))
+        if owns_guild:
+            await self._send_event(sess, "GUILD_CREATE", self._guild_create_payload(sess))
 
     async def _resume(self, conn: _Conn, d: dict) -> None:
         sess = self._sessions.get(str(d.get("session_id")))
@@ -1112,8 +1126,11 @@ class DiscordStandIn:
         transform: Callable[[_Session, Any], Any] | None = None,
     ) -> None:
         self.events_dispatched.append({"t": event, "d": data})
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
         for sess in list(self._sessions.values()):
             if intent and not sess.intents & intent:
+                continue
+            if not _shard_receives(sess.shard, guild_id):
                 continue
             await self._send_event(sess, event, transform(sess, data) if transform else data)
         self._notify()

@@ -575,3 +575,39 @@ def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) ->
         assert standin.token not in stderr.decode(), "the token must never be logged"
 
     run_standin(scenario, timeout=200)
+
+
+def test_two_sharded_replicas_answer_each_question_once(corpus_copy: Path) -> None:
+    """Two bot processes' worth of shards on one token: Discord routes each event to one shard only."""
+    from discord_standin import running_bot
+
+    from bot.discordbot.bot import ShardedNewsBot, make_bot
+
+    def replica(shard: int) -> NewsBot:
+        settings = make_settings(corpus_copy, discord_user_cooldown=0.0, discord_sharded=True,
+                                 discord_shard_count=2, discord_shard_ids=str(shard))
+        return make_bot(Engine(settings), guild_ready_timeout=0.05)
+
+    async def scenario(standin: DiscordStandIn, first: NewsBot) -> None:
+        second = replica(1)
+        async with running_bot(standin, second):
+            assert isinstance(first, ShardedNewsBot) and isinstance(second, ShardedNewsBot)
+            assert first.shard_ids == [0] and second.shard_ids == [1] and standin.identify_count == 2
+            owner = first if first.guilds else second
+            other = second if owner is first else first
+            assert [g.id for g in owner.guilds] == [standin.guild_id] and not list(other.guilds)
+            await ready(first)
+            await ready(second)
+            await standin.send_message(standin.general_id, standin.user_id, "Why is Xiaomi dropping Leica?",
+                                       mention_bot=True)
+            await standin.wait_for(lambda: standin.threads, timeout=30)
+            [answer] = await wait_for_answer(standin, int(standin.threads[0]["id"]), owner)
+            assert "$3 to $5" in message_text(answer)
+            await standin.send_dm(standin.user_id, "What is 5G-Advanced?")  # DMs go to shard 0
+            await wait_for_answer(standin, standin.dm_channel_id(standin.user_id), first)
+            await asyncio.sleep(1.0)  # give a (wrong) second answer time to appear
+            assert len(standin.threads) == 1
+            assert len(bot_messages(standin, int(standin.threads[0]["id"]), owner)) == 1
+            assert len(bot_messages(standin, standin.dm_channel_id(standin.user_id), first)) == 1
+
+    run_standin(scenario, bot_factory=lambda standin: replica(0), timeout=120)

@@ -144,6 +144,25 @@ class NewsBot(commands.Bot):
         return answer_replies(answer, embeds=self.settings.discord_embeds, footer=footer)
 
 
+class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
+    """NewsBot on discord.py's AutoShardedClient: one gateway connection per shard. Replicas sharing a
+    token each run a disjoint set of shards (`discord_shard_ids`), so every event reaches exactly one."""
+
+
+def make_bot(engine: Engine, **kwargs: Any) -> NewsBot:
+    """The bot the settings ask for: sharded (`discord_sharded`) or a single connection."""
+    s = engine.settings
+    if not s.discord_sharded:
+        return NewsBot(engine, **kwargs)
+    if s.discord_shard_count:
+        kwargs.setdefault("shard_count", s.discord_shard_count)
+    if s.discord_shard_ids:
+        if not s.discord_shard_count:
+            raise ValueError("discord_shard_ids needs discord_shard_count (the total number of shards)")
+        kwargs.setdefault("shard_ids", sorted(s.ids("discord_shard_ids")))
+    return ShardedNewsBot(engine, **kwargs)
+
+
 def _harden_parsers(bot: discord.Client) -> None:
     """Make every gateway event parser drop (and log) an event it cannot parse.
 

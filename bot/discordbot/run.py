@@ -43,13 +43,13 @@ def serve(settings: Settings) -> int:
 async def run_bot(engine: object, settings: Settings) -> None:
     import discord
 
-    from bot.discordbot.bot import NewsBot, configure_api_base
+    from bot.discordbot.bot import configure_api_base, make_bot
 
     token = settings.discord_token
     if settings.discord_api_base:
         url = await configure_api_base(settings.discord_api_base, token)
         log.warning("using Discord API at %s (gateway %s)", settings.discord_api_base, url)
-    bot = NewsBot(engine)  # type: ignore[arg-type]
+    bot = make_bot(engine)  # type: ignore[arg-type]
     try:
         async with bot:
             await bot.start(token)
