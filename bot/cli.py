@@ -186,6 +186,9 @@ def _add_freshness_parsers(sub: Any) -> None:
         "*/30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
     ))
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--wait", action="store_true", help=(
+        "if another newsbot process (or bot replica) is polling the feeds right now, wait for it and then "
+        "poll again; by default this run skips, since the feeds are being refreshed anyway"))
     p.set_defaults(func=cmd_update)
 
 
@@ -318,9 +321,14 @@ def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     interactive = sys.stderr.isatty()
     engine = _engine(settings)
-    report = engine.update_feeds(progress=progress_bar(interactive), on_wait=_say_waiting if interactive else None)
+    report = engine.update_feeds(
+        progress=progress_bar(interactive), on_wait=_say_waiting if interactive else None, wait=args.wait
+    )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
+    elif report.busy:
+        if interactive:
+            print(f"Update: {report.summary()}.", file=sys.stderr)
     elif not report.feeds:
         if interactive:
             print("No feeds yet: add one with `newsbot feeds add URL`.", file=sys.stderr)

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.conversation import heuristic_rewrite, trim_history
 from bot.extractive import ExtractiveOptions, extractive_answer
 from bot.state import Feed, State
+from index.backend import StoreBackend, StoreReader, open_backend
 from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from index.documents import Document, parse_date
 from index.embedding import Embedder, get_embedder, model_key
@@ -28,7 +29,7 @@ from index.fetch import FetchPolicy
 from index.hits import Filters, Hit
 from index.loaders import load_paths
 from index.search import Grounding, SearchOptions, check_grounding, search
-from index.store import GenerationReader, IndexMissing, Layout, keyword_terms, open_current
+from index.store import IndexMissing, Layout, keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
     from bot.ingest import FeedCheck, UpdateReport
@@ -66,10 +67,11 @@ def parse_day(text: str | None, *, end: bool = False) -> datetime | None:
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.layout = Layout(settings.index_path())
+        self.layout = Layout(settings.index_path())  # local files: vector cache, state, model exports
+        self._backend: StoreBackend | None = None
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
-        self._reader: GenerationReader | None = None
+        self._reader: StoreReader | None = None
         self._reader_lock = threading.Lock()
         self._checked_at = 0.0
         self._state: State | None = None
@@ -77,12 +79,21 @@ class Engine:
     # ------------------------------------------------------------------ components
 
     @property
+    def backend(self) -> StoreBackend:
+        """The store `settings.store` names: embedded FAISS + SQLite (default) or Milvus."""
+        if self._backend is None:
+            with self._embedder_lock:
+                if self._backend is None:
+                    self._backend = open_backend(self.settings)
+        return self._backend
+
+    @property
     def state(self) -> State:
-        """Feeds, feedback and conversation memory (`<index_dir>/state.sqlite`)."""
+        """Feeds, feedback, conversation memory and leases (`database_url`, default `<index_dir>/state.sqlite`)."""
         if self._state is None:
             with self._embedder_lock:
                 if self._state is None:
-                    self._state = State.for_index_dir(self.layout.root)
+                    self._state = State.for_settings(self.settings)
         return self._state
 
     @property
@@ -94,23 +105,28 @@ class Engine:
                     self._embedder = get_embedder(s.embedding_model, s.embedding_backend, s.onnx_cache_dir or None)
         return self._embedder
 
-    def reader(self) -> GenerationReader:
-        """The live generation, reopened when CURRENT changed or an update committed (checked ≤ 2×/s)."""
+    def reader(self) -> StoreReader:
+        """The live generation, reopened when it changed or an update committed (checked ≤ 2×/s)."""
         with self._reader_lock:
             reader = self._reader
             now = time.monotonic()
             if reader is not None and now - self._checked_at < 0.5:
                 return reader
             self._checked_at = now
-            live = self.layout.current_generation()
-            if reader is not None and live == reader.name and reader.stored_version() == reader.faiss_version:
-                return reader
+            live = self.backend.current_generation()
+            if reader is not None and live == reader.name:
+                if reader.stored_version() == reader.faiss_version:
+                    return reader
+                refresh = getattr(reader, "refresh", None)
+                if refresh is not None:  # Milvus rows are live: only the manifest needs re-reading
+                    refresh()
+                    return reader
             for attempt in range(3):
                 try:
-                    self._reader = open_current(self.layout, expect_model=self.model_key(), previous=reader)
+                    self._reader = self.backend.reader(self.model_key(), previous=reader)
                     break
                 except IndexMissing:
-                    if attempt == 2 or self.layout.current_generation() is None:
+                    if attempt == 2 or self.backend.current_generation() is None:
                         raise
                     time.sleep(0.05)  # an update replaced the file between our two reads; try again
             if reader is not None and reader is not self._reader:
@@ -127,7 +143,7 @@ class Engine:
         return _llm_enabled(self.settings)
 
     def has_index(self) -> bool:
-        return self.layout.current_generation() is not None
+        return self.backend.current_generation() is not None
 
     def model_key(self) -> str:
         """What the index records as its model: torch and onnx share the model name, onnx-int8 does not."""
@@ -159,7 +175,7 @@ class Engine:
         loaded = load_paths(paths or self.settings.corpus_paths())
         kwargs = {"progress": progress} if progress else {}
         report = build_index(
-            self.layout.root, loaded.documents, self.embedder, self.options(),
+            self.backend, loaded.documents, self.embedder, self.options(),
             load_errors=loaded.errors, on_wait=on_wait, keep_fetched=keep_fetched, **kwargs,
         )
         self._checked_at = 0.0
@@ -179,10 +195,10 @@ class Engine:
 
         Without an index yet, the articles become its first generation."""
         if not docs and not self.has_index():
-            raise IndexMissing(f"no index at {self.layout.root}. Build one first with `newsbot build`.")
+            raise IndexMissing(f"no index in {self.backend.describe()}. Build one first with `newsbot build`.")
         kwargs = {"progress": progress} if progress else {}
         report = update_index(
-            self.layout.root, docs, self.embedder, self.options(), remove_ids=remove_ids,
+            self.backend, docs, self.embedder, self.options(), remove_ids=remove_ids,
             load_errors=load_errors, on_wait=on_wait, **kwargs,
         )
         self._checked_at = 0.0
@@ -240,7 +256,7 @@ class Engine:
         return self.state.feeds()
 
     def update_feeds(
-        self, progress: Progress | None = None, on_wait: Callable[[], None] | None = None
+        self, progress: Progress | None = None, on_wait: Callable[[], None] | None = None, wait: bool = True,
     ) -> UpdateReport:
         """Poll every feed once and index new and changed entries (see `bot.ingest`); thread-safe, and
         serialized with other feed updates of this index, in this process or another."""
@@ -249,7 +265,9 @@ class Engine:
         def index_update(docs: Sequence[Document], prog: Progress | None) -> BuildReport:
             return self.add_documents(docs, progress=prog, on_wait=on_wait)
 
-        return update_feeds(self.state, self.fetch_policy(), index_update, root=self.layout.root, progress=progress)
+        return update_feeds(
+            self.state, self.fetch_policy(), index_update, root=self.layout.root, progress=progress, wait=wait
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -309,7 +327,7 @@ class Engine:
             documents=m.documents, chunks=m.chunks, sources=reader.source_counts(), model=m.model,
             generation=m.generation, updated_at=m.updated_at,
             newest_article=newest[0].published_at.date().isoformat() if newest and newest[0].published_at else "",
-            index_dir=str(self.layout.root),
+            index_dir=self.backend.describe(),
         )
 
 

@@ -53,7 +53,7 @@ async def poll_feeds_forever(
 async def _poll_once(engine: Engine, on_report: ReportHandler | None, on_error: ErrorHandler | None) -> None:
     """One update in a worker thread; its report (or exception) goes to the handlers."""
     try:
-        report = await asyncio.to_thread(engine.update_feeds)
+        report = await asyncio.to_thread(engine.update_feeds, wait=False)  # a replica polling now: skip
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
-from bot.state import State
+from bot.state import State, default_holder
 from index.build import BuildReport, Progress
 from index.documents import Document
 from index.faults import checkpoint
@@ -174,6 +175,7 @@ class UpdateReport:
     feeds: list[FeedStatus] = field(default_factory=list)
     index: BuildReport | None = None  # None when there was nothing to write
     seconds: float = 0.0
+    busy: bool = False  # another process was polling the feeds, so this call did nothing
 
     @property
     def new(self) -> int:
@@ -202,6 +204,8 @@ class UpdateReport:
         return bool(self.feeds) and len(self.failed_feeds) == len(self.feeds)
 
     def summary(self) -> str:
+        if self.busy:
+            return "another newsbot process is polling the feeds right now; nothing done"
         return (
             f"{len(self.feeds)} feeds: {self.new} new, {self.updated} updated, {self.skipped} skipped, "
             f"{self.failed} failed ({self.seconds:.1f} s)"
@@ -210,7 +214,7 @@ class UpdateReport:
     def to_json(self) -> dict[str, object]:
         return {
             "new": self.new, "updated": self.updated, "skipped": self.skipped, "failed": self.failed,
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.seconds, 3), "busy": self.busy,
             "feeds": [f.__dict__ for f in self.feeds],
         }
 
@@ -272,13 +276,55 @@ def feeds_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+FEEDS_LEASE = "feed-update"
+LEASE_SECONDS = 120.0  # renewed every third of this while polling; a dead holder's lease lapses after it
+
+
+@contextlib.contextmanager
+def feeds_lease(state: State, *, wait: bool) -> Iterator[bool]:
+    """The right to poll feeds, shared by every process using the same state database (bot replicas on
+    several machines included): yields False at once when another holds it and `wait` is False.
+
+    The lease is renewed in a background thread while the holder works, and lapses LEASE_SECONDS after
+    a holder dies, so a crashed replica never blocks polling for long.
+    """
+    holder = f"{default_holder()}:{threading.get_ident()}"  # threads of one process are distinct holders
+    while not state.try_lease(FEEDS_LEASE, holder, LEASE_SECONDS):
+        if not wait:
+            yield False
+            return
+        time.sleep(1.0)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LEASE_SECONDS / 3):
+            state.try_lease(FEEDS_LEASE, holder, LEASE_SECONDS)
+
+    renewer = threading.Thread(target=renew, name="feeds-lease", daemon=True)
+    renewer.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        renewer.join()
+        state.release_lease(FEEDS_LEASE, holder)
+
+
 def update_feeds(
-    state: State, policy: FetchPolicy, index_update: IndexUpdate, *, root: Path, progress: Progress | None = None
+    state: State, policy: FetchPolicy, index_update: IndexUpdate, *, root: Path, progress: Progress | None = None,
+    wait: bool = True,
 ) -> UpdateReport:
-    """Poll every registered feed once and index its new and changed entries (see the module doc)."""
+    """Poll every registered feed once and index its new and changed entries (see the module doc).
+
+    Only one process polls at a time: on this machine (a file lock) and among all processes sharing the
+    state database (a lease). With `wait` False, a call that finds another poll running returns at once
+    with `busy` set instead of polling the same feeds again."""
     started = time.perf_counter()
     progress = progress or _no_progress
-    with feeds_lock(root):
+    with feeds_lease(state, wait=wait) as mine, contextlib.ExitStack() as stack:
+        if not mine:
+            return UpdateReport(busy=True, seconds=time.perf_counter() - started)
+        stack.enter_context(feeds_lock(root))
         feeds = state.feeds()
         works = [_Work(FeedStatus(f.url, f.title)) for f in feeds]
         if feeds:  # concurrently (a slow feed does not hold up the others); results stay in feed order

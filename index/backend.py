@@ -106,6 +106,8 @@ class StoreWriter(Protocol):
 class StoreBackend(Protocol):
     """Generations, writers and readers of one store."""
 
+    cache_db: Path  # the local vector cache (index/vector_cache.py), whatever the store
+
     def describe(self) -> str: ...
 
     def current_generation(self) -> str | None: ...
@@ -124,7 +126,7 @@ class StoreBackend(Protocol):
 
     def fetched_documents(self) -> list[Document]: ...
 
-    def reader(self, expect_model: str | None = None) -> StoreReader: ...
+    def reader(self, expect_model: str | None = None, previous: Any = None) -> StoreReader: ...
 
     def write_lock(self, on_wait: Callable[[], None] | None = None) -> contextlib.AbstractContextManager[None]: ...
 
@@ -176,6 +178,13 @@ class EmbeddedBackend:
     def write_lock(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         with write_lock(self.layout, on_wait=on_wait):
             yield
+
+
+def as_backend(root: Path | StoreBackend, *, compact_ratio: float = COMPACT_RATIO) -> StoreBackend:
+    """`root` itself if it is a backend, else the embedded store in that folder."""
+    if isinstance(root, str | Path):
+        return EmbeddedBackend(Path(root), compact_ratio=compact_ratio)
+    return root
 
 
 def open_backend(settings: Any) -> StoreBackend:

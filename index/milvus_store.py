@@ -311,6 +311,12 @@ class MilvusStore:
         database = settings.database_url or root / "milvus-store.sqlite"
         return cls(uri, database=database, token=settings.milvus_token, lock_dir=root)
 
+    @property
+    def cache_db(self) -> Path:
+        """The local vector cache: vectors are computed here, whichever machine holds Milvus."""
+        root = self.lock_dir or Path(".newsbot")
+        return root / "cache" / "vectors.sqlite"
+
     def describe(self) -> str:
         where = self.uri if self.lite else redact_url(self.uri)
         return f"Milvus {where} + {self.db.describe()}"
@@ -431,7 +437,9 @@ class MilvusStore:
         """A writer that updates the live generation in place."""
         return MilvusWriter(self, self.manifest(), new=False)
 
-    def reader(self, expect_model: str | None = None) -> MilvusReader:
+    def reader(self, expect_model: str | None = None, previous: object = None) -> MilvusReader:
+        """A reader of the live generation (`previous` is accepted for interface parity and unused:
+        Milvus rows are live, there is nothing to carry over)."""
         name = self.current_generation()
         if name is None:
             raise IndexMissing(f"no index in {self.describe()}. Build one with `newsbot build`.")

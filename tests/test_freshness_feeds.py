@@ -311,9 +311,9 @@ class RecordingEngine(Engine):
 
     threads: list[threading.Thread]
 
-    def update_feeds(self, progress=None, on_wait=None) -> UpdateReport:  # noqa: ANN001
+    def update_feeds(self, progress=None, on_wait=None, wait=True) -> UpdateReport:  # noqa: ANN001
         self.threads.append(threading.current_thread())
-        return super().update_feeds(progress, on_wait)
+        return super().update_feeds(progress, on_wait, wait)
 
 
 def test_poll_feeds_forever_runs_in_a_worker_thread(tmp_path: Path) -> None:

@@ -10,16 +10,15 @@ one test below runs the store on PostgreSQL too when a server can be started.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from milvus_fixtures import milvus_lite_server
 from pg_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'newsbot[milvus]')")
@@ -341,12 +340,6 @@ def test_corpus_searches_agree_with_the_embedded_store(corpus_pair, engine) -> N
 # ---------------------------------------------------------------------------------------------- processes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 READER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -367,45 +360,31 @@ store.close()
 def test_two_processes_share_one_milvus(tmp_path: Path) -> None:
     """Milvus Lite's gRPC server as the shared Milvus: an article added by this process is found by
     another process (Milvus Lite's file mode allows one process per file, so replicas need a server)."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "lite"), "--host", "127.0.0.1",
-         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    reader_proc = None
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "milvus-lite server did not start"
-                time.sleep(0.1)
-        uri, database = f"http://127.0.0.1:{port}", str(tmp_path / "store.sqlite")
+    with milvus_lite_server(tmp_path / "lite") as uri:
+        database = str(tmp_path / "store.sqlite")
         store = MilvusStore(uri, database=database, prefix="shared")
         _build(store)
         reader_proc = subprocess.Popen(
             [sys.executable, "-c", READER, str(REPO), uri, database], text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
         )
-        assert reader_proc.stdout is not None and reader_proc.stdin is not None
-        assert reader_proc.stdout.readline().split() == ["versions", "1"]
-        writer = store.open_writer()
-        _add(writer, _doc("s25", "Samsung Galaxy S25 launch", "Samsung launched the Galaxy S25.", "Signal Desk",
-                          "2025-01-22"), 7)
-        writer.commit()
-        reader_proc.stdin.write("go\n")
-        reader_proc.stdin.flush()
-        out, err = reader_proc.communicate(timeout=60)
-        assert reader_proc.returncode == 0, err
-        assert out.strip() == "found ['s25'] 2"
-        store.close()
-    finally:
-        for proc in (reader_proc, server):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
+        try:
+            assert reader_proc.stdout is not None and reader_proc.stdin is not None
+            assert reader_proc.stdout.readline().split() == ["versions", "1"]
+            writer = store.open_writer()
+            _add(writer, _doc("s25", "Samsung Galaxy S25 launch", "Samsung launched the Galaxy S25.",
+                              "Signal Desk", "2025-01-22"), 7)
+            writer.commit()
+            reader_proc.stdin.write("go\n")
+            reader_proc.stdin.flush()
+            out, err = reader_proc.communicate(timeout=60)
+            assert reader_proc.returncode == 0, err
+            assert out.strip() == "found ['s25'] 2"
+            store.close()
+        finally:
+            if reader_proc.poll() is None:
+                reader_proc.kill()
+                reader_proc.wait(timeout=30)
 
 
 def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index: Path, tmp_path: Path,
