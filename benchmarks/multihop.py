@@ -2,6 +2,7 @@
 """Retrieval and answer quality of newsbot on MultiHop-RAG (Tang & Yang, COLM 2024).
 
     python benchmarks/multihop.py [--queries FILE] [--run-out FILE] [--index-dir DIR]
+                                  [--store faiss|milvus] [--llm] [--no-answers] [--limit N] [--set K=V]
 
 1. Builds an index of `../shared/data/multihop_rag/docs.jsonl` with the code users run (`Engine.build`),
    cached in --index-dir and reused while the corpus, model and chunking settings are unchanged.
@@ -18,6 +19,25 @@ Prints ONE JSON line on stdout: the scorer's fields plus
   answered_rate                share of the other questions that it answered
   answer_in_citations_rate     share of answerable, non yes/no questions whose gold answer (normalised)
                                appears in the answer text or its cited passages
+With --llm, questions are answered through the configured OpenAI-compatible endpoint (NEWSBOT_LLM_BASE_URL
+and NEWSBOT_LLM_MODEL, or --set llm_base_url=... --set llm_model=...; it stops with an error when none is
+set), the answer fields above describe those answers, and the line also holds
+  answer_accuracy              share of questions answered correctly: for null_query questions the bot said
+                               "not found"; for the others it answered and the gold answer (normalised)
+                               appears in the answer text (citation marks removed); a yes/no gold answer
+                               must be the answer's first word
+  answer_accuracy_by_type      the same per question type
+  llm_answer_rate              share of questions the model itself answered (no fallback to extractive)
+  llm_model                    the model name sent to the endpoint
+
+--store milvus runs everything on the Milvus backend (index/milvus_store.py) instead of the embedded
+FAISS + SQLite store: by default Milvus Lite in a file of its own index folder
+(benchmarks/out/index-multihop-milvus/milvus.db, articles in SQLite next to it). NEWSBOT_MILVUS_URI and
+NEWSBOT_DATABASE_URL are ignored here so that a benchmark never rebuilds a live deployment's collection;
+`--set milvus_uri=http://host:19530` (and `--set database_url=...`) point it at a server on purpose (it
+builds into the `newsbot` alias there: use a server of its own). A Milvus build reuses the vectors the
+FAISS benchmark index already computed (its vector cache is copied when the Milvus folder has none).
+
 Progress goes to stderr. Settings come from the usual NEWSBOT_* variables / newsbot.toml, so the
 defaults are what users get; `--set key=value` overrides one setting for an experiment.
 """
@@ -29,6 +49,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,6 +64,7 @@ SHARED = REPO.parent / "shared"
 DATA = SHARED / "data" / "multihop_rag"
 SCORER = SHARED / "tools" / "score_multihop.py"
 DEFAULT_INDEX = REPO / "benchmarks" / "out" / "index-multihop"
+DEFAULT_INDEX_MILVUS = REPO / "benchmarks" / "out" / "index-multihop-milvus"
 STAMP = "multihop-stamp.json"
 YES_NO = {"yes", "no"}
 
@@ -61,11 +83,34 @@ def file_sha(path: Path) -> str:
 
 def build_settings(settings) -> dict:  # noqa: ANN001
     """What an index depends on: when any of it changes the cached index is rebuilt."""
-    return {
+    out = {
         "model": settings.embedding_model,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
     }
+    if (settings.store or "faiss").strip().lower() != "faiss":  # (faiss stamps stay as they were)
+        from index.sql import redact_url
+
+        out["store"] = settings.store
+        out["milvus_uri"] = redact_url(settings.milvus_uri) if settings.milvus_uri else "milvus.db"
+    return out
+
+
+def seed_vector_cache(target: Path, source: Path) -> bool:
+    """Copy the vector cache `source` to `target` when `target` does not exist yet (vectors are keyed by
+    model and passage hash, whatever the store): a Milvus build then embeds nothing the FAISS benchmark
+    index already embedded. Returns whether it copied."""
+    if target.exists() or not source.is_file() or target.resolve() == source.resolve():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)  # a consistent copy even while the source is open in WAL mode
+    finally:
+        dst.close()
+        src.close()
+    return True
 
 
 def ensure_index(engine, docs: Path) -> float:  # noqa: ANN001
@@ -81,7 +126,11 @@ def ensure_index(engine, docs: Path) -> float:  # noqa: ANN001
         if have == wanted:
             log(f"reusing the index at {root} ({json.dumps(wanted)})")
             return 0.0
-    log(f"building the index at {root} from {docs} ...")
+    if build_settings(engine.settings).get("store"):
+        faiss_cache = DEFAULT_INDEX / "cache" / "vectors.sqlite"
+        if seed_vector_cache(engine.backend.cache_db, faiss_cache):
+            log(f"copied the vector cache of {faiss_cache.parent.parent} (no re-embedding of its passages)")
+    log(f"building the index at {engine.backend.describe()} from {docs} ...")
     last = {"t": 0.0}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -148,19 +197,48 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=Path, default=DATA / "queries_dev.jsonl", help="questions (jsonl)")
     ap.add_argument("--run-out", type=Path, default=REPO / "benchmarks" / "out" / "multihop-run.jsonl",
                     help="where to write the run file")
-    ap.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX, help="benchmark index (cached)")
+    ap.add_argument("--index-dir", type=Path, default=None,
+                    help=f"benchmark index (cached); default {DEFAULT_INDEX.relative_to(REPO)}, or "
+                         f"{DEFAULT_INDEX_MILVUS.relative_to(REPO)} with --store milvus")
     ap.add_argument("--docs", type=Path, default=DATA / "docs.jsonl", help="articles to index")
+    ap.add_argument("--store", choices=("faiss", "milvus"), default=None,
+                    help="store backend (default: the store setting, normally faiss)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions (0 = all)")
     ap.add_argument("--no-answers", action="store_true", help="skip Engine.ask (retrieval metrics only)")
+    ap.add_argument("--llm", action="store_true",
+                    help="answer through the configured OpenAI-compatible endpoint and report answer_accuracy")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting for this run (repeatable)")
     args = ap.parse_args(argv)
+    if args.llm and args.no_answers:
+        ap.error("--llm measures answers; it cannot be combined with --no-answers")
 
     from bot.config import load_settings
     from bot.engine import Engine
 
-    settings = load_settings({"index_dir": str(args.index_dir), **parse_overrides(args.set)})
+    overrides = parse_overrides(args.set)
+    store = (args.store or overrides.get("store") or load_settings(overrides).store or "faiss").strip().lower()
+    index_dir = args.index_dir or (DEFAULT_INDEX if store == "faiss" else DEFAULT_INDEX_MILVUS)
+    if store != "faiss":  # never the deployment's Milvus/database from the environment, unless --set asks
+        overrides.setdefault("milvus_uri", "")
+        overrides.setdefault("database_url", "")
+    settings = load_settings({**overrides, "index_dir": str(index_dir), "store": store})
     engine = Engine(settings)
+    if args.llm and not engine.llm_configured():
+        raise SystemExit(
+            "error: --llm needs an OpenAI-compatible endpoint and model: set NEWSBOT_LLM_BASE_URL (e.g. "
+            "http://127.0.0.1:8080/v1) and NEWSBOT_LLM_MODEL, or pass --set llm_base_url=... --set llm_model=..."
+        )
+    try:
+        return run(engine, args)
+    finally:
+        close = getattr(engine.backend, "close", None)
+        if close is not None:
+            close()
+
+
+def run(engine, args: argparse.Namespace) -> int:  # noqa: ANN001
+    log(f"store: {engine.settings.store} ({engine.backend.describe()})")
     build_s = ensure_index(engine, args.docs)
 
     queries = [json.loads(line) for line in open(args.queries, encoding="utf-8") if line.strip()]
@@ -182,35 +260,58 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict = {}
     if any(q.get("evidence") for q in queries):
-        tmp_queries = args.queries
-        if args.limit:
-            tmp_queries = args.run_out.with_suffix(".queries.jsonl")
-            tmp_queries.write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
-        proc = subprocess.run(
-            [sys.executable, str(SCORER), str(args.run_out), "--queries", str(tmp_queries)],
-            capture_output=True, text=True, check=True,
-        )
-        result.update(json.loads(proc.stdout))
+        if not SCORER.is_file():
+            log(f"warning: the scorer {SCORER} is missing: no retrieval metrics")
+        else:
+            tmp_queries = args.queries
+            if args.limit:
+                tmp_queries = args.run_out.with_suffix(".queries.jsonl")
+                tmp_queries.write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
+            proc = subprocess.run(
+                [sys.executable, str(SCORER), str(args.run_out), "--queries", str(tmp_queries)],
+                capture_output=True, text=True, check=True,
+            )
+            result.update(json.loads(proc.stdout))
     result["p50_ms"] = round(percentile(latencies, 0.5), 1)
     result["p95_ms"] = round(percentile(latencies, 0.95), 1)
     result["build_s"] = build_s
 
     if not args.no_answers:
-        result.update(answer_metrics(engine, queries))
+        result.update(answer_metrics(engine, queries, use_llm=args.llm))
     result["questions"] = len(queries)
     print(json.dumps(result))
     return 0
 
 
-def answer_metrics(engine, queries: list[dict]) -> dict:  # noqa: ANN001
+def answer_correct(answer, q: dict) -> bool:  # noqa: ANN001
+    """Whether `answer` (an `Answer`) is right for question `q`: "not found" for a null_query question;
+    otherwise found, with the gold answer (normalised) in the answer text without its citation marks,
+    and a yes/no gold answer as the text's first word."""
+    if q.get("question_type") == "null_query":
+        return not answer.found
+    gold = normalise(str(q.get("answer") or ""))
+    if not answer.found or not gold:
+        return False
+    text = normalise(re.sub(r"\[\d{1,3}\]", " ", answer.text))
+    if gold in YES_NO:
+        return text.split(" ", 1)[0] == gold
+    return answer_in(gold, [text])
+
+
+def answer_metrics(engine, queries: list[dict], *, use_llm: bool = False) -> dict:  # noqa: ANN001
     null_total = null_nf = other_total = other_answered = gold_total = gold_in = 0
+    correct = by_model = 0
     by_type: dict[str, list[int]] = {}
     for i, q in enumerate(queries, 1):
-        answer = engine.ask(q["question"])
+        answer = engine.ask(q["question"], use_llm=use_llm)
         qtype = q.get("question_type", "")
-        stats = by_type.setdefault(qtype, [0, 0])
+        stats = by_type.setdefault(qtype, [0, 0, 0])
         stats[0] += 1
         stats[1] += answer.found
+        ok = answer_correct(answer, q)
+        stats[2] += ok
+        correct += ok
+        by_model += answer.mode == "llm"
         if qtype == "null_query":
             null_total += 1
             null_nf += not answer.found
@@ -222,15 +323,21 @@ def answer_metrics(engine, queries: list[dict]) -> dict:  # noqa: ANN001
                 gold_total += 1
                 texts = [answer.text] + [h.passage for c in answer.citations for h in c.hits]
                 gold_in += answer.found and answer_in(gold, texts)
-        if i % 100 == 0:
+        if i % 100 == 0 or (use_llm and i % 10 == 0):
             log(f"  asked {i}/{len(queries)}")
     rate = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
-    return {
+    out = {
         "not_found_rate_null": rate(null_nf, null_total),
         "answered_rate": rate(other_answered, other_total),
         "answer_in_citations_rate": rate(gold_in, gold_total),
         "answered_by_type": {k: rate(v[1], v[0]) for k, v in sorted(by_type.items())},
     }
+    if use_llm:
+        out["answer_accuracy"] = rate(correct, len(queries))
+        out["answer_accuracy_by_type"] = {k: rate(v[2], v[0]) for k, v in sorted(by_type.items())}
+        out["llm_answer_rate"] = rate(by_model, len(queries))
+        out["llm_model"] = engine.settings.llm_model
+    return out
 
 
 if __name__ == "__main__":

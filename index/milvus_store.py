@@ -38,7 +38,22 @@ Keyword matching: the embedded store's FTS5 index uses the Porter stemmer; Milvu
 `standard` tokenizer. So `search_text` holds the passage's header line and text already lower-cased,
 stripped of accents and Porter-stemmed by us (`analyze`), and queries are analyzed the same way: the
 behaviour is identical on Milvus Lite and on a Milvus server. `head_weight` other than 1 is not
-supported (one BM25 field holds head and text).
+supported (one BM25 field holds head and text). With head_weight 1, FTS5's bm25 is plain BM25 over the
+head and text together, so the rankings agree closely (MultiHop-RAG dev, `benchmarks/multihop.py
+--store milvus`: every retrieval metric within 0.003 of the embedded store's): the BM25 index uses FTS5's
+k1 = 1.2, b = 0.75 (Milvus Lite's default k1 is 1.5), a query keeps a stem that two query words share
+twice (FTS5 scores each quoted word), and the remaining difference is Milvus's idf,
+log(1 + (N - n + 0.5) / (n + 0.5)) against FTS5's log((N - n + 0.5) / (n + 0.5)).
+
+Word statistics: `passage_frequency` (the idf of the re-scoring and of query-word selection) reads
+`store_terms`, how many live passages hold each stem, which writers keep up to date in the same SQL
+transaction as `store_chunks` (a `text_match` count in Milvus Lite scans every passage: about a second
+per word on 8,000 passages). Generations built before this table existed have no `term_counts` flag in
+their manifest and keep counting with `text_match`.
+
+Milvus Lite keeps a collection's rows in memory until it flushes them into a segment, and searches the
+unflushed rows by rebuilding their indexes on every search; it also forgets on restart that a
+collection was loaded. So with Lite a commit flushes, and readers and writers load the collection.
 
 Tested against Milvus Lite (pure-Python milvus-lite 3.x, in-process from a local path, or its gRPC
 server for several processes). Milvus Lite returns BM25 scores as negative distances, a server as
@@ -135,7 +150,15 @@ SQL_SCHEMA = [
         id BIGINT NOT NULL,
         PRIMARY KEY (generation, id)
     )""",
+    """CREATE TABLE IF NOT EXISTS store_terms (
+        generation TEXT NOT NULL,
+        term TEXT NOT NULL,
+        df BIGINT NOT NULL,
+        PRIMARY KEY (generation, term)
+    )""",
 ]
+BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}  # SQLite FTS5's bm25 constants
+TERM_COUNTS = "term_counts"  # manifest.extra flag: store_terms is maintained for this generation
 
 _DOC_COLUMNS = "id, title, body, source, url, published_at, author, tags, origin, also_reported_by"
 
@@ -182,9 +205,11 @@ def analyze(text: str) -> list[str]:
     return [stem or word for word, stem in zip(words, _stemmer().stemWords(words), strict=True)]
 
 
-def query_text(terms: Sequence[str]) -> str:
-    """A BM25 query for any of `terms` (analyzed like passages, each stem once)."""
-    return " ".join(dict.fromkeys(analyze(" ".join(terms))))
+def query_text(terms: Sequence[str], *, unique: bool = True) -> str:
+    """A query for any of `terms` (analyzed like passages), each stem once unless `unique` is False:
+    BM25 then weighs a stem that two terms share twice, as FTS5 does with one quoted phrase per term."""
+    tokens = analyze(" ".join(terms))
+    return " ".join(dict.fromkeys(tokens) if unique else tokens)
 
 
 def chunk_id_for(doc_id: str, chunk: Chunk) -> int:
@@ -266,7 +291,7 @@ def _create_collection(client: Any, name: str, dim: int, dense_index: str) -> No
     ))
     index = client.prepare_index_params()
     index.add_index("dense", index_type=dense_index, metric_type="IP")
-    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=dict(BM25_PARAMS))
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
 
 
@@ -326,6 +351,16 @@ class MilvusStore:
             self.client.close()
         self.db.close()
 
+    def ensure_loaded(self, name: str) -> None:
+        """Load collection `name` for search if it is not (Milvus Lite forgets this on restart)."""
+        try:
+            state = self.client.get_load_state(name).get("state")
+        except Exception as exc:
+            log.debug("no load state for %s: %s", name, exc)
+            return
+        if "NotLoad" in str(state):
+            self.client.load_collection(name)
+
     # ------------------------------------------------------------------ generations
 
     def current_generation(self) -> str | None:
@@ -377,7 +412,7 @@ class MilvusStore:
                 self.client.drop_collection(name)
         with self.db.transaction(lock=f"newsbot-store:{self.prefix}"):
             for table in ("store_documents", "store_chunks", "store_dedup_signatures", "store_dedup_keys",
-                          "store_garbage"):
+                          "store_garbage", "store_terms"):
                 self.db.execute(f"DELETE FROM {table} WHERE generation = ?", (name,))
             self.db.execute("DELETE FROM store_generations WHERE name = ?", (name,))
 
@@ -435,7 +470,9 @@ class MilvusStore:
 
     def open_writer(self) -> MilvusWriter:
         """A writer that updates the live generation in place."""
-        return MilvusWriter(self, self.manifest(), new=False)
+        manifest = self.manifest()
+        self.ensure_loaded(manifest.generation)
+        return MilvusWriter(self, manifest, new=False)
 
     def reader(self, expect_model: str | None = None, previous: object = None) -> MilvusReader:
         """A reader of the live generation (`previous` is accepted for interface parity and unused:
@@ -443,6 +480,7 @@ class MilvusStore:
         name = self.current_generation()
         if name is None:
             raise IndexMissing(f"no index in {self.describe()}. Build one with `newsbot build`.")
+        self.ensure_loaded(name)
         return MilvusReader(self, name, expect_model=expect_model)
 
     def fetched_documents(self) -> list[Document]:
@@ -509,7 +547,7 @@ class MilvusWriter:
         self.compacted = False  # for BuildReport; Milvus compacts on its own
         self.changed = new
         if new:
-            manifest.extra = {**manifest.extra, "backend": "milvus", "collection": self.name}
+            manifest.extra = {**manifest.extra, "backend": "milvus", "collection": self.name, TERM_COUNTS: True}
             _create_collection(self.client, self.name, manifest.dim, store.dense_index)
             store.db.execute(
                 "INSERT INTO store_generations (name, prefix, manifest, live, created_at) VALUES (?, ?, ?, 0, ?)",
@@ -522,6 +560,8 @@ class MilvusWriter:
         self._buffer: list[dict[str, Any]] = []
         self._flushed: dict[int, str] = {}  # ids upserted into Milvus by this writer -> doc id
         self._garbage: set[int] = set()  # ids whose rows must go once the commit is durable
+        self._count_terms = bool(manifest.extra.get(TERM_COUNTS))
+        self._term_delta: dict[str, int] = {}  # stem -> change of its passage count, written at commit
         self._closed = False
 
     # -- lookups (the same as GenerationWriter's, used by index.build)
@@ -595,6 +635,8 @@ class MilvusWriter:
         )]
         exists = bool(self.db.query("SELECT 1 FROM store_documents WHERE generation = ? AND id = ?",
                                     (self.name, doc_id)))
+        if self._count_terms and ids:
+            self._count(self._search_texts(ids), -1)
         self._garbage.update(ids)
         self._garbage.update(cid for cid, owner in self._flushed.items() if owner == doc_id)
         self._buffer = [row for row in self._buffer if row["doc_id"] != doc_id]
@@ -644,6 +686,8 @@ class MilvusWriter:
                 "dense": vec.tolist(),
             })
         self._garbage.difference_update(ids)  # an unchanged passage keeps its id and row
+        if self._count_terms:
+            self._count([row["search_text"] for row in self._buffer[-len(ids):]] if ids else [], +1)
         sig = minhash(doc.body) if signature is None else signature
         self.db.execute(
             "INSERT INTO store_dedup_signatures (generation, doc_id, sig) VALUES (?, ?, ?)",
@@ -657,6 +701,35 @@ class MilvusWriter:
         if len(self._buffer) >= BATCH:
             self._flush()
         return ids
+
+    def _count(self, search_texts: Sequence[str], sign: int) -> None:
+        """Add `sign` to the passage count of every stem of each passage's `search_text`."""
+        delta = self._term_delta
+        for text in search_texts:
+            for term in set(text.split()):
+                delta[term] = delta.get(term, 0) + sign
+
+    def _search_texts(self, ids: Sequence[int]) -> list[str]:
+        """The `search_text` of passages `ids` as last written: this writer's buffer, else Milvus."""
+        buffered = {int(row["id"]): str(row["search_text"]) for row in self._buffer}
+        texts = [buffered[cid] for cid in ids if cid in buffered]
+        rest = [cid for cid in ids if cid not in buffered]
+        for start in range(0, len(rest), 500):
+            rows = _rows(self.client.get(self.name, ids=rest[start:start + 500], output_fields=["search_text"]))
+            texts += [str(r["search_text"]) for r in rows]
+        return texts
+
+    def _write_term_counts(self) -> None:
+        changed = sorted((t, d) for t, d in self._term_delta.items() if d)
+        for start in range(0, len(changed), 5000):
+            self.db.executemany(
+                "INSERT INTO store_terms (generation, term, df) VALUES (?, ?, ?) ON CONFLICT (generation, term)"
+                " DO UPDATE SET df = store_terms.df + excluded.df",
+                [(self.name, t, d) for t, d in changed[start:start + 5000]],
+            )
+        if any(d < 0 for _, d in changed):
+            self.db.execute("DELETE FROM store_terms WHERE generation = ? AND df <= 0", (self.name,))
+        self._term_delta = {}
 
     def _flush(self) -> None:
         """Upsert buffered passages into Milvus (invisible to readers until the SQL commit)."""
@@ -682,7 +755,11 @@ class MilvusWriter:
                 "INSERT INTO store_garbage (generation, id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(self.name, cid) for cid in sorted(self._garbage)],
             )
+            if self._count_terms:
+                self._write_term_counts()
             self.db.execute("UPDATE store_generations SET manifest = ? WHERE name = ?", (m.to_json(), self.name))
+            if self.store.lite:  # searches then use the sealed segment's cached indexes
+                self.client.flush(self.name)
         except BaseException:
             self.abort()
             raise
@@ -794,7 +871,7 @@ class MilvusReader:
         self, terms: Sequence[str], k: int, filters: Filters = Filters(), head_weight: float = 1.0
     ) -> list[tuple[int, float]]:
         """Up to k (chunk_id, bm25) for passages matching any term, best first (Milvus's BM25)."""
-        text = query_text(terms)
+        text = query_text(terms, unique=False)
         if not text or k <= 0:
             return []
         result = self.client.search(
@@ -833,13 +910,25 @@ class MilvusReader:
                 out[row] = vec
         return out
 
+    def _term_counts(self, tokens: Sequence[str]) -> dict[str, int]:
+        """Live passages per stem, from `store_terms` (stems no passage holds are 0)."""
+        rows = self.db.query(
+            f"SELECT term, df FROM store_terms WHERE generation = ? AND term IN ({_in(len(tokens))})",
+            (self.name, *tokens),
+        )
+        found = {str(r[0]): int(r[1]) for r in rows}
+        return {t: found.get(t, 0) for t in tokens}
+
     def passage_frequency(self, term: str) -> int:
         """How many passages contain `term` (after the same analysis as the BM25 field), for idf weights.
 
-        Counts rows not yet committed or already replaced too: close enough for a word weight."""
+        A term of several words (`u.s.`, `co-founder`) counts as its rarest word. Generations without
+        `store_terms` count in Milvus (rows not yet committed or already replaced too)."""
         tokens = list(dict.fromkeys(analyze(term)))
         if not tokens:
             return 0
+        if self.manifest.extra.get(TERM_COUNTS):
+            return min(self._term_counts(tokens).values())
         expr = " and ".join(f"text_match(search_text, {_literal(t)})" for t in tokens)
         rows = _rows(self.client.query(self.name, filter=expr, output_fields=["count(*)"]))
         return int(rows[0]["count(*)"]) if rows else 0
@@ -849,6 +938,12 @@ class MilvusReader:
         tokens = list(dict.fromkeys(t for w in words for t in analyze(w)))
         if not tokens:
             return True
+        if self.manifest.extra.get(TERM_COUNTS):  # a word no live passage holds settles it without Milvus
+            counts = self._term_counts(tokens)
+            if min(counts.values()) == 0:
+                return False
+            if len(tokens) == 1:
+                return True
         expr = " and ".join(f"text_match(search_text, {_literal(t)})" for t in tokens)
         rows = _rows(self.client.query(self.name, filter=expr, output_fields=["id"], limit=50))
         return bool(self._visible([int(r["id"]) for r in rows]))

@@ -186,6 +186,42 @@ def test_remove_and_replace_leave_no_ghost_hits(store: MilvusStore) -> None:
     assert again == new_ids and _milvus_count(store, manifest.generation) == 3
 
 
+def test_word_counts_follow_updates_and_a_reopened_lite_store_searches(tmp_path: Path) -> None:
+    """`store_terms` (the idf counts) follows adds, removes and replacements, also of an article written
+    twice by one writer; a Lite store opened again (a restart) loads its collection and searches."""
+    path, database = str(tmp_path / "milvus.db"), tmp_path / "store.sqlite"
+    store = MilvusStore(path, database=database, prefix="t")
+    _build(store)
+    reader = store.reader()
+    assert reader.manifest.extra["term_counts"] is True
+    assert reader.passage_frequency("Leica") == 2 and reader.passage_frequency("cameras") == 2  # stemmed
+    assert reader.passage_frequency("Weibo") == 1 and reader.passage_frequency("zzzunknown") == 0
+    assert reader.passage_frequency("Leica-style") == 1  # a term of several words counts as its rarest
+    assert not reader.has_passage_with_all(["leica", "zzzunknown"])
+    store.close()
+
+    store = MilvusStore(path, database=database, prefix="t")  # a new process: the collection is not loaded
+    try:
+        reader = store.reader()
+        assert reader.keyword_search(keyword_terms("Leica"), 10) and reader.dense_search(_vec(0)[None, :], 2)[0]
+        writer = store.open_writer()
+        writer.remove("undated")
+        _add(writer, DOCS[1].with_(body="TSMC will put Leica lenses on its fab cameras."), 1)
+        draft = _doc("extra", "Draft", "Zebras and giraffes roam.", "Wire", "2025-03-01")
+        _add(writer, draft, 2)
+        _add(writer, draft.with_(body="Elephants roam."), 2)  # the same article again, in the same writer
+        writer.commit()
+        reader.refresh()
+        assert reader.passage_frequency("Leica") == 2  # undated gone, tsmc now mentions it
+        assert reader.passage_frequency("Huawei") == 0 and reader.passage_frequency("customer") == 0
+        assert reader.passage_frequency("zebras") == 0 and reader.passage_frequency("elephants") == 1
+        assert reader.passage_frequency("roam") == 1 and reader.passage_frequency("TSMC") == 1
+        counts = dict(store.db.query("SELECT term, df FROM store_terms WHERE generation = ?", (reader.name,)))
+        assert min(counts.values()) > 0
+    finally:
+        store.close()
+
+
 def test_duplicates_are_found(store: MilvusStore) -> None:
     from index.dedup import minhash
 
@@ -335,6 +371,8 @@ def test_corpus_searches_agree_with_the_embedded_store(corpus_pair, engine) -> N
         assert m_hits[0].dense_score == pytest.approx(f_hits[0].dense_score, abs=1e-4)
     weibo = search(milvus_reader, engine.embedder, "camera partnership", Filters(("weibo",)))
     assert weibo and {h.source for h in weibo} == {"Weibo"}
+    for word in ("leica", "partnership", "nvidia", "shares", "volume", "the", "2024", "zzzunknown"):
+        assert milvus_reader.passage_frequency(word) == faiss_reader.passage_frequency(word), word
 
 
 # ---------------------------------------------------------------------------------------------- processes
