@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (IndexProblem, ModelNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `newsbot search … --json | head`: the reader left, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -116,6 +116,21 @@ def test_cli_ask_search_stats(corpus_index: Path) -> None:
     assert stats["documents"] >= 21 and stats["model"] == "all-MiniLM-L6-v2"
 
 
+def test_cli_output_into_a_closed_pipe_is_not_an_error(corpus_index: Path) -> None:
+    """`newsbot search … --json | head -c 100`: the reader leaves early; no traceback, exit status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--index-dir", str(corpus_index), "search", "Leica", "--json",
+         "--limit", "100"],  # ≈ 90 KB: more than a pipe buffer holds
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.read(100)
+    proc.stdout.close()  # like `head -c 100` exiting
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert first.startswith(b"[") and "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_cli_ask_builds_index_on_first_use(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "ask", "Why is Xiaomi dropping Leica?"],
