@@ -43,6 +43,10 @@ class Settings:
     embedding_batch_size: int = _s(32, "Passages per embedding batch.")
     chunk_tokens: int = _s(256, "Maximum cl100k tokens per passage, header line included.")
     chunk_overlap: int = _s(32, "Tokens shared by consecutive passages of one article.")
+    vector_index_exact_max: int = _s(
+        50_000, "Passages from which a FAISS snapshot is approximate (IVF, 8-bit codes) instead of exact; 0 = always "
+        "exact. Chosen when a build or compaction writes the snapshot."
+    )
     # --- search ---
     top_k: int = _s(10, "Passages returned by a search.")
     candidates: int = _s(60, "Passages each retriever (dense, keyword) contributes before fusion.")
@@ -61,6 +65,16 @@ class Settings:
         0.15, "Re-scoring weight of the share of the question's idf-weighted words found in one sentence."
     )
     rerank_dense: float = _s(0.05, "Re-scoring weight of the best cosine between a question part and the passage.")
+    max_query_terms: int = _s(
+        6, "In a large index (max_query_terms_from), a bm25 query keeps only the question's rarest words; 0 = all."
+    )
+    max_query_postings: int = _s(
+        5_000, "In a large index, a bm25 query's words (rarest first) may together occur in at most this many "
+        "passages: bounds the keyword search's cost at any index size."
+    )
+    max_query_terms_from: int = _s(
+        50_000, "Passages from which max_query_terms and max_query_postings apply (below: every word is searched)."
+    )
     date_filter: bool = _s(True, "Dates a question part names restrict its retrieval (else only its outlet does).")
     grounding_check: bool = _s(
         True, "Answer 'not found' when a question names an outlet the index lacks or a name no passage contains."

@@ -137,7 +137,9 @@ class Engine:
         """Load the embedding model and open the index now, so the first question is fast."""
         self.embedder.encode(["warm up"])
         if self.has_index():
-            self.reader()
+            columns = getattr(self.reader(), "filter_columns", None)
+            if columns is not None:  # outlets and dates of every passage, for filtered searches
+                columns()
 
     def llm_configured(self) -> bool:
         return _llm_enabled(self.settings)
@@ -161,6 +163,8 @@ class Engine:
             head_weight=s.head_weight, self_query=s.self_query, part_weight=s.part_weight,
             part_quota=s.part_quota, date_filter=s.date_filter, rerank_depth=s.rerank_depth,
             rerank_lexical=s.rerank_lexical, rerank_dense=s.rerank_dense,
+            max_query_terms=s.max_query_terms, max_query_postings=s.max_query_postings,
+            max_query_terms_from=s.max_query_terms_from,
         )
 
     # ------------------------------------------------------------------ building

@@ -37,6 +37,7 @@ from index.store import (
     open_current,
     write_lock,
 )
+from index.vector_index import EXACT_MAX
 
 
 @runtime_checkable
@@ -134,9 +135,10 @@ class StoreBackend(Protocol):
 class EmbeddedBackend:
     """The embedded FAISS + SQLite store in `root`, behind the `StoreBackend` interface."""
 
-    def __init__(self, root: Path, *, compact_ratio: float = COMPACT_RATIO) -> None:
+    def __init__(self, root: Path, *, compact_ratio: float = COMPACT_RATIO, exact_max: int = EXACT_MAX) -> None:
         self.layout = Layout(root)
         self.compact_ratio = compact_ratio
+        self.exact_max = exact_max  # snapshots of this many passages or more are approximate (IVF)
 
     @property
     def cache_db(self) -> Path:
@@ -155,12 +157,13 @@ class EmbeddedBackend:
         return self.layout.new_generation_name()
 
     def create_generation(self, manifest: Manifest) -> GenerationWriter:
-        return GenerationWriter(self.layout.generation_dir(manifest.generation), manifest, new=True)
+        return GenerationWriter(self.layout.generation_dir(manifest.generation), manifest, new=True,
+                                exact_max=self.exact_max)
 
     def open_writer(self) -> GenerationWriter:
         manifest = current_manifest(self.layout)
         return GenerationWriter(self.layout.generation_dir(manifest.generation), manifest, new=False,
-                                compact_ratio=self.compact_ratio)
+                                compact_ratio=self.compact_ratio, exact_max=self.exact_max)
 
     def set_current(self, name: str) -> None:
         self.layout.set_current(name)
@@ -191,7 +194,8 @@ def open_backend(settings: Any) -> StoreBackend:
     """The store `settings.store` names: "faiss" (embedded, default) or "milvus"."""
     kind = (getattr(settings, "store", "") or "faiss").strip().lower()
     if kind == "faiss":
-        return EmbeddedBackend(Path(settings.index_path()))
+        return EmbeddedBackend(Path(settings.index_path()),
+                               exact_max=int(getattr(settings, "vector_index_exact_max", EXACT_MAX)))
     if kind == "milvus":
         from index.milvus_store import MilvusStore
 

@@ -54,7 +54,9 @@ class SearchOptions:
     part_quota: int = 2  # each part's best passages that are always kept in the result
     date_filter: bool = True  # a part's dates restrict its retrieval (else only its outlet does)
     max_parts: int = 6
-    max_query_terms: int = 0  # bm25 query words per retrieval, rarest first (0 = all)
+    max_query_terms: int = 0  # bm25 query words per retrieval, rarest first (0 = all) ...
+    max_query_postings: int = 0  # ... and only while their passages add up to at most this (0 = no limit) ...
+    max_query_terms_from: int = 0  # ... in an index of at least this many passages (0 = any size)
     rerank_depth: int = 30  # fused candidates re-scored by their best sentence (0 = no re-scoring)
     rerank_lexical: float = 0.15  # weight of the best sentence's share of the query's (idf-weighted) words
     rerank_dense: float = 0.05  # weight of the best cosine between a part's vector and the passage's
@@ -192,11 +194,7 @@ def _retrieve(reader: GenerationReader, r: _Retrieval, opts: SearchOptions,
               keyword_scores: dict[int, float]) -> list[int]:
     assert r.vector is not None
     dense = reader.dense_search(r.vector[None, :], opts.candidates, r.filters)[0]
-    terms = keyword_terms(r.text)
-    if 0 < opts.max_query_terms < len(terms):  # the rarest words carry the query; common ones cost time
-        idf = _idf(reader, terms)
-        keep = set(sorted(terms, key=idf.__getitem__, reverse=True)[: opts.max_query_terms])
-        terms = [t for t in terms if t in keep]
+    terms = _keyword_query_terms(reader, keyword_terms(r.text), opts)
     keyword = reader.keyword_search(terms, opts.candidates, r.filters, opts.head_weight)
     fused = rrf(
         [[cid for cid, _ in dense], [cid for cid, _ in keyword]],
@@ -206,6 +204,31 @@ def _retrieve(reader: GenerationReader, r: _Retrieval, opts: SearchOptions,
     for cid, s in keyword:
         keyword_scores[cid] = max(s, keyword_scores.get(cid, s))
     return sorted(fused, key=fused.__getitem__, reverse=True)
+
+
+def _keyword_query_terms(reader: GenerationReader, terms: list[str], opts: SearchOptions) -> list[str]:
+    """The words of a bm25 query: all of them, or in a large index (`max_query_terms_from` passages) the
+    `max_query_terms` rarest, taken rarest first while the passages holding them add up to at most
+    `max_query_postings` (none when even the rarest word is in more passages: the dense side answers).
+
+    The rarest words carry the query; FTS5 scores every passage that holds any query word (microseconds
+    each), so a common word costs the most and adds the least. The budget bounds a query's cost whatever
+    the index size. bm25 of the words kept is exact; word frequencies come from the cached idf."""
+    limit_terms = 0 < opts.max_query_terms < len(terms)
+    if not terms or not (limit_terms or opts.max_query_postings > 0) or reader.manifest.chunks < opts.max_query_terms_from:
+        return terms
+    idf = _idf(reader, terms)
+    n = max(1, reader.manifest.chunks)
+    keep: set[str] = set()
+    total = 0.0
+    for t in sorted(terms, key=idf.__getitem__, reverse=True)[: opts.max_query_terms or None]:
+        x = math.expm1(idf[t])  # idf = log(1 + (n - df + 0.5) / (df + 0.5)), solved for df
+        df = (n + 0.5 - 0.5 * x) / (1 + x)
+        if opts.max_query_postings > 0 and total + df > opts.max_query_postings:
+            break
+        keep.add(t)
+        total += df
+    return [t for t in terms if t in keep]
 
 
 def search(

@@ -7,7 +7,9 @@ Layout of an index folder (default `./.newsbot/`)::
         manifest.json            model, dimension, chunking settings, counts (mirrors the `meta` table)
         index.sqlite             documents, chunks, chunks_fts (FTS5, bm25), meta, pending_vectors,
                                  dedup_signatures + dedup_keys (MinHash near-duplicate lookup)
-        vectors-<version>.faiss  snapshot of passage vectors, FAISS ids = chunk ids
+        vectors-<version>.faiss  snapshot of passage vectors, FAISS ids = chunk ids; exact below the
+                                 `vector_index_exact_max` setting, IVF with 8-bit codes from there on
+                                 (chosen by each full build and compaction: index/vector_index.py)
     cache/vectors.sqlite         vector cache keyed by (model, passage hash), shared by all generations
     write.lock                   held by whoever builds or updates (one writer at a time)
 
@@ -45,6 +47,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from index import vector_index
 from index.chunking import Chunk
 from index.dedup import jaccard_estimate, lsh_keys, minhash
 from index.documents import Document, canonical_url, parse_date
@@ -83,6 +86,7 @@ class Manifest:
     chunks: int = 0
     version: int = 0  # bumped by every committed update
     faiss_file: str = ""
+    index_type: str = ""  # the snapshot's FAISS index (index.vector_index.describe), e.g. "flat", "ivf2048-sq8"
     next_chunk_id: int = 0  # ids below this are used or retired, never reused; 0 = written before it existed
     vectors_upto: int = 0  # the FAISS snapshot holds the vectors of chunks with id < this
     pending: int = 0  # vectors in `pending_vectors` (chunks added since the snapshot)
@@ -294,8 +298,9 @@ def head_text(doc: Document | Hit) -> str:
 
 
 def new_faiss_index(dim: int) -> faiss.Index:
-    """Exact inner-product search over unit vectors (= cosine), addressed by chunk id."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    """Exact inner-product search over unit vectors (= cosine), addressed by chunk id (pending vectors;
+    a snapshot gets the type its size calls for, see `index.vector_index`)."""
+    return vector_index.new_flat(dim)
 
 
 def write_faiss(index: faiss.Index, path: Path) -> None:
@@ -338,19 +343,21 @@ class GenerationWriter:
 
     A new generation (full build) collects vectors in memory and writes one FAISS file. An existing one
     (update) puts new vectors in `pending_vectors`, in the same transaction as everything else, and
-    rewrites the FAISS snapshot only when `compact_ratio` of the index is pending or stale.
+    rewrites the FAISS snapshot only when `compact_ratio` of the index is pending or stale. Every snapshot
+    written is exact below `exact_max` passages and approximate (IVF) from there on (`index.vector_index`).
     """
 
-    def __init__(self, gen_dir: Path, manifest: Manifest, *, new: bool, compact_ratio: float = COMPACT_RATIO) -> None:
+    def __init__(self, gen_dir: Path, manifest: Manifest, *, new: bool, compact_ratio: float = COMPACT_RATIO,
+                 exact_max: int = vector_index.EXACT_MAX) -> None:
         self.dir = gen_dir
         self.manifest = manifest
         self.new = new
         self.compact_ratio = compact_ratio
+        self.exact_max = exact_max
         gen_dir.mkdir(parents=True, exist_ok=True)
         self.conn = connect(gen_dir / "index.sqlite", create=True)
         if new:
             self.conn.executescript(SCHEMA)
-            self.faiss = new_faiss_index(manifest.dim)
         self.conn.executescript(FRESHNESS_SCHEMA)
         self.conn.execute("BEGIN IMMEDIATE")
         self._pending_remove: list[int] = []
@@ -543,21 +550,23 @@ class GenerationWriter:
         return m
 
     def _build_new_snapshot(self) -> faiss.Index:
-        removed = set(self._pending_remove)
-        for ids, vectors in self._pending_add:
-            keep = np.fromiter((i not in removed for i in ids), dtype=bool, count=len(ids))
-            self.faiss.add_with_ids(vectors[keep], ids[keep])
-        return self.faiss
+        """A full build's FAISS index, its type chosen by the number of passages."""
+        dim = self.manifest.dim
+        ids = np.concatenate([i for i, _ in self._pending_add]) if self._pending_add else np.zeros(0, np.int64)
+        vectors = np.concatenate([v for _, v in self._pending_add]) if self._pending_add else np.zeros((0, dim))
+        self._pending_add.clear()
+        if self._pending_remove:
+            keep = ~np.isin(ids, np.asarray(self._pending_remove, dtype=np.int64))
+            ids, vectors = ids[keep], vectors[keep]
+        return vector_index.build(ids, vectors, dim, self.exact_max)
 
     def _compacted_snapshot(self) -> faiss.Index:
-        """The current snapshot without stale vectors and with the pending ones; empties pending_vectors."""
+        """The current snapshot without stale vectors and with the pending ones; empties pending_vectors.
+        Keeps the snapshot's type unless its size calls for another (`index.vector_index.compact`)."""
         index = read_faiss(self.dir / self.manifest.faiss_file)
         stale = read_stale(self.conn)
-        if len(stale):
-            index.remove_ids(faiss.IDSelectorBatch(stale))
         ids, vectors = read_pending(self.conn, self.manifest.dim)
-        if len(ids):
-            index.add_with_ids(vectors, ids)
+        index = vector_index.compact(index, stale, ids, vectors, self.manifest.dim, self.exact_max)
         self.conn.execute("DELETE FROM pending_vectors")
         self.conn.execute("DELETE FROM stale_vectors")
         return index
@@ -569,6 +578,7 @@ class GenerationWriter:
             raise IndexCorrupt(f"internal error: {m.chunks} passages but {index.ntotal} vectors; nothing changed")
         m.faiss_file = f"vectors-{m.version:06d}.faiss"
         write_faiss(index, self.dir / m.faiss_file)
+        m.index_type = vector_index.describe(index)
         m.vectors_upto, m.pending, m.stale = m.next_chunk_id, 0, 0
         self.compacted = not self.new
 
@@ -665,6 +675,11 @@ class GenerationReader:
         self._stale_sel = faiss.IDSelectorBatch(self.stale) if len(self.stale) else None
         self._not_stale = faiss.IDSelectorNot(self._stale_sel) if self._stale_sel is not None else None
         self.faiss_version = self.manifest.version
+        self._columns_lock = threading.Lock()
+        self._columns: _FilterColumns | None = None
+        self._ids_upto: int | None = None
+        if previous is not None and previous.name == name:
+            self._columns = previous._columns  # extended by the passages added since, when first needed
 
     # -- connections and versions
 
@@ -763,6 +778,26 @@ class GenerationReader:
             params.append(filters.until.timestamp())
         return " AND ".join(clauses), params
 
+    def filter_columns(self) -> _FilterColumns:
+        """Every passage's outlet and date by chunk id, in memory (loaded on first use; a reader reopened
+        after an update reads only the passages added since its predecessor's columns)."""
+        with self._columns_lock:
+            cols = self._columns
+            if self._ids_upto is None:  # legacy generations have no next_chunk_id
+                top = self.conn().execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]
+                self._ids_upto = max(self.manifest.next_chunk_id, int(top) + 1)
+            if cols is None or cols.upto < self._ids_upto:
+                cols = _FilterColumns.load(self.conn(), cols, self._ids_upto)
+                self._columns = cols
+            return cols
+
+    def allowed(self, filters: Filters) -> tuple[np.ndarray, int]:
+        """(boolean mask by chunk id, count) of the live passages `filters` allow (numpy over the columns)."""
+        mask = self.filter_columns().mask(filters)
+        if len(self.stale):
+            mask[self.stale[self.stale < len(mask)]] = False
+        return mask, int(np.count_nonzero(mask))
+
     def chunk_ids_matching(self, filters: Filters) -> np.ndarray:
         where, params = self._filter_sql(filters)
         rows = self.conn().execute(
@@ -779,17 +814,20 @@ class GenerationReader:
             return empty
         base_sel = self._not_stale
         delta_sel = None
+        share = 1.0
         if filters:
-            allowed = self.chunk_ids_matching(filters)  # live passages only: no stale id among them
-            if len(allowed) == 0:
+            mask, count = self.allowed(filters)  # no stale id among them
+            if count == 0:
                 return empty
-            base_sel = delta_sel = faiss.IDSelectorBatch(allowed)
+            bitmap = np.packbits(mask, bitorder="little")  # referenced until the searches are done
+            base_sel = delta_sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+            share = count / max(1, self.vector_count())
         queries = np.asarray(vectors, dtype=np.float32)
         merged = empty
         for index, sel in ((self.base, base_sel), (self.delta, delta_sel)):
             if index.ntotal == 0:
                 continue
-            params = faiss.SearchParameters(sel=sel) if sel is not None else None
+            params = vector_index.search_params(index, sel, share)
             scores, ids = index.search(queries, min(k, index.ntotal), params=params)
             merged = [row + [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
                       for row, row_ids, row_scores in zip(merged, ids, scores, strict=True)]
@@ -909,6 +947,59 @@ class GenerationReader:
         query = " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
         row = self.conn().execute("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (query,)).fetchone()
         return row is not None
+
+
+class _FilterColumns:
+    """Each passage's outlet (a code per source_key) and publication time, in arrays indexed by chunk id,
+    so an outlet/date filter becomes a mask in numpy instead of an SQL query returning every allowed id.
+    Ids of removed passages keep their values: callers drop stale ids, and pending ones have no vector."""
+
+    def __init__(self, codes: dict[str, int], source: np.ndarray, ts: np.ndarray) -> None:
+        self.codes, self.source, self.ts = codes, source, ts
+
+    @property
+    def upto(self) -> int:
+        return len(self.source)
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, previous: _FilterColumns | None, upto: int) -> _FilterColumns:
+        start = previous.upto if previous is not None else 0
+        codes = dict(previous.codes) if previous is not None else {}
+        source = np.full(upto, -1, dtype=np.int32)
+        ts = np.full(upto, np.nan, dtype=np.float64)
+        if previous is not None:
+            source[:start], ts[:start] = previous.source, previous.ts
+        # one row per article: its passages' ids are consecutive (assigned together by GenerationWriter.add)
+        rows = conn.execute(
+            "SELECT c.doc_id, d.source_key, d.published_ts, MIN(c.id), MAX(c.id), COUNT(*) FROM chunks c "
+            "JOIN documents d ON d.id = c.doc_id WHERE c.id >= ? AND c.id < ? GROUP BY c.doc_id",
+            (start, upto),
+        ).fetchall()
+        for doc_id, key, published, first, last, n in rows:
+            code = codes.setdefault(key, len(codes))
+            if last - first + 1 == n:
+                source[first : last + 1] = code
+                ts[first : last + 1] = np.nan if published is None else published
+            else:  # not consecutive (never written so, but cheap to handle)
+                ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ? AND id >= ? AND id < ?",
+                                                  (doc_id, start, upto))]
+                source[ids] = code
+                ts[ids] = np.nan if published is None else published
+        return cls(codes, source, ts)
+
+    def mask(self, filters: Filters) -> np.ndarray:
+        """Boolean array by chunk id: the passages `filters` allow (as `GenerationReader._filter_sql`)."""
+        mask = np.ones(self.upto, dtype=bool)
+        if filters.sources:
+            wanted = np.zeros(len(self.codes) + 1, dtype=bool)  # by code; the last entry is code -1 (none)
+            wanted[[self.codes[k] for k in {source_key(s) for s in filters.sources} if k in self.codes]] = True
+            mask &= wanted[self.source]
+        with np.errstate(invalid="ignore"):
+            if filters.since:
+                mask &= self.ts >= filters.since.timestamp()
+            if filters.until:
+                mask &= self.ts <= filters.until.timestamp()
+        return mask
 
 
 def _document_from_row(row: Sequence[object]) -> Document:
