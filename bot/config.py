@@ -47,6 +47,10 @@ class Settings:
         50_000, "Passages from which a FAISS snapshot is approximate (IVF, 8-bit codes) instead of exact; 0 = always "
         "exact. Chosen when a build or compaction writes the snapshot."
     )
+    keyword_cache_postings: int = _s(
+        10_000_000, "Word postings (passage id + bm25, 16 bytes each) kept in memory for keyword search; the least "
+        "recently used words are dropped beyond this."
+    )
     # --- search ---
     top_k: int = _s(10, "Passages returned by a search.")
     candidates: int = _s(60, "Passages each retriever (dense, keyword) contributes before fusion.")

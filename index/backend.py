@@ -26,6 +26,7 @@ import numpy as np
 from index.chunking import Chunk
 from index.documents import Document
 from index.hits import Filters, Hit
+from index.keyword_scores import TERM_CACHE_POSTINGS
 from index.store import (
     COMPACT_RATIO,
     GenerationReader,
@@ -135,10 +136,12 @@ class StoreBackend(Protocol):
 class EmbeddedBackend:
     """The embedded FAISS + SQLite store in `root`, behind the `StoreBackend` interface."""
 
-    def __init__(self, root: Path, *, compact_ratio: float = COMPACT_RATIO, exact_max: int = EXACT_MAX) -> None:
+    def __init__(self, root: Path, *, compact_ratio: float = COMPACT_RATIO, exact_max: int = EXACT_MAX,
+                 keyword_cache_postings: int = TERM_CACHE_POSTINGS) -> None:
         self.layout = Layout(root)
         self.compact_ratio = compact_ratio
         self.exact_max = exact_max  # snapshots of this many passages or more are approximate (IVF)
+        self.keyword_cache_postings = keyword_cache_postings
 
     @property
     def cache_db(self) -> Path:
@@ -175,7 +178,8 @@ class EmbeddedBackend:
         return fetched_documents(self.layout)
 
     def reader(self, expect_model: str | None = None, previous: GenerationReader | None = None) -> GenerationReader:
-        return open_current(self.layout, expect_model=expect_model, previous=previous)
+        return open_current(self.layout, expect_model=expect_model, previous=previous,
+                            keyword_cache_postings=self.keyword_cache_postings)
 
     @contextlib.contextmanager
     def write_lock(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
@@ -195,7 +199,8 @@ def open_backend(settings: Any) -> StoreBackend:
     kind = (getattr(settings, "store", "") or "faiss").strip().lower()
     if kind == "faiss":
         return EmbeddedBackend(Path(settings.index_path()),
-                               exact_max=int(getattr(settings, "vector_index_exact_max", EXACT_MAX)))
+                               exact_max=int(getattr(settings, "vector_index_exact_max", EXACT_MAX)),
+                               keyword_cache_postings=int(getattr(settings, "keyword_cache_postings", TERM_CACHE_POSTINGS)))
     if kind == "milvus":
         from index.milvus_store import MilvusStore
 

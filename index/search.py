@@ -35,7 +35,7 @@ from index.chunking import sentence_spans
 from index.embedding import Embedder
 from index.hits import Filters, Hit
 from index.query import OutletLexicon, QueryPlan, SubQuery, analyze, names, stem, unknown_outlets
-from index.store import GenerationReader, keyword_terms
+from index.store import KEYWORD_WORD, STOPWORDS, GenerationReader, keyword_terms
 
 
 @dataclass(frozen=True)
@@ -265,15 +265,15 @@ def search(
     rankings = [r.ranking or [] for r in retrievals]
     fused = rrf(rankings, [r.weight for r in retrievals], opts.rrf_k)
     ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+    must = {cid for r in retrievals if r.quota > 0 for cid in (r.ranking or [])[: r.quota]}
+    stored = reader.hits(ranked[: max(100, opts.top_k * 8, opts.rerank_depth)] + sorted(must))
     if opts.rerank_depth > 0 and (opts.rerank_lexical > 0 or opts.rerank_dense > 0):
-        fused, ranked = _rerank(reader, ranked, retrievals, opts)
+        fused, ranked = _rerank(reader, ranked, retrievals, opts, stored)
     found_by: dict[int, list[int]] = {}
     for i, ranking in enumerate(rankings):
         for cid in ranking[: opts.top_k]:
             found_by.setdefault(cid, []).append(i)
 
-    must = {cid for r in retrievals if r.quota > 0 for cid in (r.ranking or [])[: r.quota]}
-    stored = reader.hits(ranked[: max(100, opts.top_k * 8)] + sorted(must))
     ordered = [
         replace(
             stored[cid],
@@ -311,14 +311,34 @@ def _idf(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
     return out
 
 
+_stems: dict[str, str | None] = {}  # a raw word (lower case) -> its stemmed keyword term, None for stopwords
+
+
+def _stemmed(raw: str) -> str | None:
+    term = _stems.get(raw, "")
+    if term == "":
+        word = raw.strip(".-'")
+        term = None if len(word) < 2 or word in STOPWORDS else stem(word)
+        if len(_stems) < 500_000:
+            _stems[raw] = term
+    return term
+
+
 @functools.lru_cache(maxsize=4096)
 def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
-    """The stemmed keyword terms of each sentence of a passage (cached: passages recur across questions)."""
-    return tuple(frozenset(stem(w) for w in keyword_terms(text[s:e])) for s, e, _ in sentence_spans(text))
+    """The stemmed keyword terms (`stem(w) for w in keyword_terms(sentence)`) of each sentence of a passage
+    (cached: passages recur across questions)."""
+    out = []
+    for s, e, _ in sentence_spans(text):
+        terms = set(map(_stemmed, KEYWORD_WORD.findall(text[s:e].lower())))
+        terms.discard(None)
+        out.append(frozenset(terms))
+    return tuple(out)
 
 
 def _rerank(
-    reader: GenerationReader, ranked: list[int], retrievals: Sequence[_Retrieval], opts: SearchOptions
+    reader: GenerationReader, ranked: list[int], retrievals: Sequence[_Retrieval], opts: SearchOptions,
+    texts: dict[int, Hit],
 ) -> tuple[dict[int, float], list[int]]:
     """Re-score the best `rerank_depth` fused candidates by their best sentence.
 
@@ -326,12 +346,11 @@ def _rerank(
     mentions the same words scattered over a long text: the lexical feature is the largest share of a
     query's idf-weighted words that one sentence of the passage contains (over the whole question and
     each part); the dense feature the best cosine of the passage with any part. Candidates below the
-    depth keep their order after the re-scored ones.
+    depth keep their order after the re-scored ones. `texts`: the passages, by chunk id.
     """
     head = ranked[: opts.rerank_depth]
     base = {cid: 1.0 / (opts.rrf_k + rank) for rank, cid in enumerate(ranked, 1)}
     scores = dict(base)
-    texts = reader.hits(head) if opts.rerank_lexical > 0 else {}
     if opts.rerank_lexical > 0:
         queries = []
         for r in retrievals:
@@ -346,8 +365,8 @@ def _rerank(
             best = 0.0
             for words in _sentence_terms(hit.text):
                 for terms, total in queries:
-                    share = sum(w for t, w in terms.items() if t in words) / total
-                    best = max(best, share)
+                    if not words.isdisjoint(terms):  # summed in the query's order: deterministic
+                        best = max(best, sum(w for t, w in terms.items() if t in words) / total)
             scores[cid] += opts.rerank_lexical * best
     if opts.rerank_dense > 0:
         vectors = reader.vectors(head)

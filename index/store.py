@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import itertools
 import json
 import os
 import re
@@ -53,6 +55,7 @@ from index.dedup import jaccard_estimate, lsh_keys, minhash
 from index.documents import Document, canonical_url, parse_date
 from index.faults import checkpoint
 from index.hits import Filters, Hit
+from index.keyword_scores import TERM_CACHE_POSTINGS, Postings, TermScores
 
 FORMAT_VERSION = 1
 REBUILD_HINT = "Rebuild it with `newsbot build` (add --index-dir DIR if it is not the default)."
@@ -616,7 +619,7 @@ def write_manifest_file(gen_dir: Path, manifest: Manifest) -> None:
 
 # ---------------------------------------------------------------------------------------------- reading
 
-_WORD = re.compile(r"[\w$€£¥%.-]+", re.UNICODE)
+KEYWORD_WORD = re.compile(r"[\w$€£¥%.-]+", re.UNICODE)  # raw keyword words (before stripping)
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are aren't as at be because been before being
     below between both but by can could did do does doing down during each few for from further had has have
@@ -632,7 +635,7 @@ STOPWORDS = frozenset(
 def keyword_terms(text: str) -> list[str]:
     """Query words for the keyword index: lower case, stopwords and 1-letter words dropped, deduplicated."""
     seen: dict[str, None] = {}
-    for raw in _WORD.findall(text.lower()):
+    for raw in KEYWORD_WORD.findall(text.lower()):
         word = raw.strip(".-'")
         if len(word) < 2 or word in STOPWORDS:
             continue
@@ -654,9 +657,11 @@ class GenerationReader:
     """
 
     def __init__(
-        self, layout: Layout, name: str, *, expect_model: str | None = None, previous: GenerationReader | None = None
+        self, layout: Layout, name: str, *, expect_model: str | None = None, previous: GenerationReader | None = None,
+        keyword_cache_postings: int = TERM_CACHE_POSTINGS,
     ) -> None:
         self.layout = layout
+        self.keyword_cache_postings = keyword_cache_postings
         self.name = name
         self.dir = layout.generation_dir(name)
         db = self.dir / "index.sqlite"
@@ -836,19 +841,28 @@ class GenerationReader:
     def keyword_search(
         self, terms: Sequence[str], k: int, filters: Filters = Filters(), head_weight: float = 1.0
     ) -> list[tuple[int, float]]:
-        """Up to k (chunk_id, bm25) for passages matching any term; higher bm25 is better."""
+        """Up to k (chunk_id, bm25) for passages matching any term; higher bm25 is better.
+
+        FTS5's bm25 (head column weighted by `head_weight`), summed from cached per-word scores
+        (`index.keyword_scores`): the same passages and scores as one FTS5 OR query, ties by id."""
+        terms = list(dict.fromkeys(t for t in terms if t))
         if not terms:
             return []
-        where, params = self._filter_sql(filters)
-        sql = (
-            "SELECT f.rowid, -bm25(chunks_fts, ?, 1.0) AS score FROM chunks_fts f "
-            + ("JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id " if where else "")
-            + "WHERE chunks_fts MATCH ? "
-            + (f"AND {where} " if where else "")
-            + "ORDER BY bm25(chunks_fts, ?, 1.0) LIMIT ?"
-        )
-        rows = self.conn().execute(sql, [head_weight, fts_query(terms), *params, head_weight, k]).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+        allowed = self.allowed(filters)[0] if filters else None
+        return self.term_scores.top(terms, k, head_weight, allowed)
+
+    @functools.cached_property
+    def term_scores(self) -> TermScores:
+        """This version's per-word bm25 cache (a new version changes every word's idf: a new cache)."""
+        return TermScores(self._word_scores, self.keyword_cache_postings)
+
+    def _word_scores(self, word: str, head_weight: float) -> Postings:
+        rows = self.conn().execute(
+            "SELECT rowid, -bm25(chunks_fts, ?, 1.0) FROM chunks_fts WHERE chunks_fts MATCH ?",
+            (head_weight, fts_query([word])),
+        ).fetchall()
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=2 * len(rows))
+        return flat[0::2].astype(np.int64), flat[1::2].copy()
 
     def hits(self, chunk_ids: Sequence[int]) -> dict[int, Hit]:
         """Hits (score 0) for the chunk ids that still exist; ids removed since are simply absent."""
@@ -1056,11 +1070,13 @@ def fetched_documents(layout: Layout) -> list[Document]:
 
 
 def open_current(
-    layout: Layout, expect_model: str | None = None, previous: GenerationReader | None = None
+    layout: Layout, expect_model: str | None = None, previous: GenerationReader | None = None,
+    keyword_cache_postings: int = TERM_CACHE_POSTINGS,
 ) -> GenerationReader:
     name = layout.current_generation()
     if name is None:
         raise IndexMissing(f"no index at {layout.root}. Build one with `newsbot build`.")
     if not layout.generation_dir(name).is_dir():
         raise IndexCorrupt(f"{layout.current_file} names generation {name}, which is missing. {REBUILD_HINT}")
-    return GenerationReader(layout, name, expect_model=expect_model, previous=previous)
+    return GenerationReader(layout, name, expect_model=expect_model, previous=previous,
+                            keyword_cache_postings=keyword_cache_postings)
