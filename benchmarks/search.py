@@ -2,6 +2,7 @@
 """Search latency, concurrent throughput, memory and vector recall at N passages.
 
     python benchmarks/search.py --chunks N [--keep DIR] [--threads T] [--recall-queries Q]
+                                [--quality-queries Q] [--set KEY=VALUE ...]
 
 Prints ONE JSON line on stdout:
 {"chunks": N, "p50_ms", "p95_ms", "p99_ms", "qps_concurrent", "vector_recall_at_10", "rss_mb", "index_type", ...}
@@ -18,7 +19,8 @@ Prints ONE JSON line on stdout:
   index_p50_ms/_p95_ms     the same searches again with embeddings precomputed: the index's own share
   dense_p50_ms, keyword_p50_ms  one `reader.dense_search` / `reader.keyword_search` (whole question, k 60,
                            no filter; the keyword query is the question's rarest words when the index
-                           limits them, see `keyword_terms_limit`)
+                           limits them), the keyword side starting from an empty word cache (each word's
+                           bm25 read from FTS5 once, then reused by later questions)
   qps_concurrent           questions per second, T threads asking at once (full path, embeddings included)
   vector_recall_at_10      share of the exact top 10 (inner product with every stored vector, in numpy)
                            that `reader.dense_search` returns, first Q questions, no filter;
@@ -27,6 +29,11 @@ Prints ONE JSON line on stdout:
   vector_bytes_per_chunk   FAISS memory per passage (codes, ids, id map, centroids; index.vector_index);
                            vector_file_bytes_per_chunk: size of the FAISS file / passages
   index_type               the snapshot's FAISS index, chosen by size (setting vector_index_exact_max)
+  article_recall_at_10     retrieval quality at this size: per question (first Q dev questions with evidence),
+  article_hits_at_10       the share of its evidence articles among its top 10's articles, a replica counting
+                           as its original (same facts); _hits_: at least one found. `--set` runs change
+                           settings (e.g. max_query_postings) to compare them on the same index
+  query_embedding          the model key that embedded the questions (setting query_embedding_backend)
   open_s, build_s          `Engine.warm_up` time (index open, filter columns); seconds the base index took to write (0 when reused)
   load_avg                 1-minute load average before/after (a shared machine: read figures with it)
 
@@ -259,7 +266,24 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndar
     return best_i
 
 
-def measure(root: Path, n_chunks: int, threads: int, recall_queries: int) -> dict[str, object]:
+def article_recall(engine, questions: Sequence[dict]) -> dict[str, float]:  # noqa: ANN001 - Engine
+    """Retrieval quality at this size: the share of each question's evidence articles among the articles
+    of its top 10 (a replica "edition r" counts as its original: it carries the same facts), and the share
+    of questions with at least one. Questions: the first ones of the dev split that have evidence."""
+    import re
+
+    recall, any_found = [], []
+    for q in questions:
+        articles = {re.sub(r"-r\d+$", "", h.doc_id) for h in engine.search(q["question"])}
+        gold = {e["doc_id"] for e in q["evidence"]}
+        recall.append(len(gold & articles) / len(gold))
+        any_found.append(bool(gold & articles))
+    return {"article_recall_at_10": round(float(np.mean(recall)), 4),
+            "article_hits_at_10": round(float(np.mean(any_found)), 4), "quality_questions": len(recall)}
+
+
+def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overrides: dict | None = None,
+            quality_queries: int = 300) -> dict[str, object]:
     from bot.config import load_settings
     from bot.engine import Engine
     from index import vector_index
@@ -267,10 +291,11 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int) -> dic
     from index.search import plan_query
     from index.store import keyword_terms
 
-    questions = [json.loads(line)["question"] for line in QUERIES.open(encoding="utf-8")]
+    records = [json.loads(line) for line in QUERIES.open(encoding="utf-8")]
+    questions = [r["question"] for r in records]
     timed_questions, warm_up = questions[:-WARM_UP], questions[-WARM_UP:]
-    engine = Engine(load_settings({"index_dir": str(root)}))
-    inner = engine.embedder
+    engine = Engine(load_settings({**(overrides or {}), "index_dir": str(root)}))
+    inner = engine.query_embedder
     inner.encode(["warm up"])
     started = time.perf_counter()
     engine.warm_up()  # as the bot does: opens the index, loads the outlet/date columns
@@ -283,7 +308,7 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int) -> dic
     cpu: list[float] = []
     full = timed(engine.search, timed_questions, cpu)
     cached = CachedEmbedder(inner)
-    engine._embedder = cached
+    engine._query_embedder = cached
     embed = []
     for q in timed_questions:  # what the search embeds: the question and its parts, in one call
         plan = plan_query(reader, q, engine.search_options())
@@ -299,8 +324,9 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int) -> dic
 
     kw_opts = engine.search_options() if hasattr(engine, "search_options") else SearchOptions()
     terms = [_keyword_query_terms(reader, keyword_terms(q), kw_opts) for q in timed_questions]
+    reader.__dict__.pop("term_scores", None)  # an empty word cache: every word's bm25 read from FTS5 again
     keyword = timed(lambda t: reader.keyword_search(t, 60), terms)
-    engine._embedder = inner
+    engine._query_embedder = None
     log(f"  {threads} threads at once ...")
     qps = concurrent_qps(engine.search, timed_questions[:300], threads)
 
@@ -321,8 +347,15 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int) -> dic
         "vector_bytes_per_chunk": round(vector_index.bytes_per_vector(reader.base), 1),
         "vector_file_bytes_per_chunk": round((reader.dir / reader.manifest.faiss_file).stat().st_size / n_chunks, 1),
         "open_s": round(open_s, 3),
+        "query_embedding": getattr(inner, "key", engine.settings.embedding_model),
     }
 
+    if quality_queries > 0:
+        log(f"  evidence articles found ({quality_queries} questions) ...")
+        out.update(article_recall(engine, [r for r in records[:-WARM_UP] if r.get("evidence")][:quality_queries]))
+        out["settings"] = overrides or {}
+    if recall_queries <= 0:
+        return out
     log(f"  vector recall against exact search ({recall_queries} questions) ...")
     _, real = corpus(engine)
     vectors = all_vectors(real, n_chunks)
@@ -361,6 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="concurrent questions for qps_concurrent")
     parser.add_argument("--recall-queries", type=int, default=200, help="questions for the recall figures")
     parser.add_argument("--build-only", action="store_true", help="build (or check) the index, measure nothing")
+    parser.add_argument("--quality-queries", type=int, default=300,
+                        help="questions for article_recall_at_10 (0 = skip)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a search setting for this run (repeatable), e.g. max_query_postings=2000")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not DOCS.is_file():
@@ -369,7 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = root / STAMP
     try:
         if args.measure_only:
-            print(json.dumps(measure(root, args.chunks, args.threads, args.recall_queries)), flush=True)
+            from multihop import parse_overrides
+
+            overrides = parse_overrides(args.set)
+            print(json.dumps(measure(root, args.chunks, args.threads, args.recall_queries, overrides,
+                                     args.quality_queries)), flush=True)
             return 0
         from bot.config import load_settings
         from bot.engine import Engine
@@ -392,7 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         # measured in a fresh process: the build's memory must not count in rss_mb
         cmd = [sys.executable, __file__, "--measure-only", "--chunks", str(args.chunks), "--keep", str(root),
-               "--threads", str(args.threads), "--recall-queries", str(args.recall_queries)]
+               "--threads", str(args.threads), "--recall-queries", str(args.recall_queries),
+               "--quality-queries", str(args.quality_queries), *[f"--set={item}" for item in args.set]]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             return proc.returncode

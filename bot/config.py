@@ -37,6 +37,11 @@ class Settings:
         "Embedding runtime: onnx (ONNX Runtime fp32, no torch import; same vectors as torch), torch "
         "(sentence-transformers), or onnx-int8 (faster, slightly different vectors: its own index).",
     )
+    query_embedding_backend: str = _s(
+        "auto", "Embedding runtime for questions only (search, answers): onnx, torch or onnx-int8 (same model), or "
+        "auto = onnx-int8 when embedding_backend is onnx and the model is the bundled all-MiniLM-L6-v2 (≈ 1.6x "
+        "faster questions against the same fp32 index; quality in README \"Speed\"), else embedding_backend.",
+    )
     onnx_cache_dir: str = _s(
         "", "Where the onnx backends keep the model exported once to ONNX; empty = ~/.cache/newsbot/models."
     )
@@ -73,7 +78,7 @@ class Settings:
         6, "In a large index (max_query_terms_from), a bm25 query keeps only the question's rarest words; 0 = all."
     )
     max_query_postings: int = _s(
-        5_000, "In a large index, a bm25 query's words (rarest first) may together occur in at most this many "
+        1_000, "In a large index, a bm25 query's words (rarest first) may together occur in at most this many "
         "passages: bounds the keyword search's cost at any index size."
     )
     max_query_terms_from: int = _s(

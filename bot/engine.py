@@ -24,7 +24,7 @@ from bot.state import Feed, State
 from index.backend import StoreBackend, StoreReader, open_backend
 from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from index.documents import Document, parse_date
-from index.embedding import Embedder, get_embedder, model_key
+from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, get_embedder, model_key
 from index.fetch import FetchPolicy
 from index.hits import Filters, Hit
 from index.loaders import load_paths
@@ -70,6 +70,7 @@ class Engine:
         self.layout = Layout(settings.index_path())  # local files: vector cache, state, model exports
         self._backend: StoreBackend | None = None
         self._embedder: Embedder | None = None
+        self._query_embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
         self._reader: StoreReader | None = None
         self._reader_lock = threading.Lock()
@@ -105,6 +106,28 @@ class Engine:
                     self._embedder = get_embedder(s.embedding_model, s.embedding_backend, s.onnx_cache_dir or None)
         return self._embedder
 
+    @property
+    def query_embedder(self) -> Embedder:
+        """What embeds questions: `query_embedding_backend` (the same model), else the passages' embedder."""
+        if self._query_embedder is not None:
+            return self._query_embedder
+        s = self.settings
+        backend = s.query_embedding_backend.strip().lower() or "auto"
+        auto = backend == "auto"
+        if auto:
+            bundled = s.embedding_model.strip().lower() in BUNDLED_NAMES
+            backend = "onnx-int8" if s.embedding_backend == "onnx" and bundled else s.embedding_backend
+        if backend == s.embedding_backend:
+            return self.embedder
+        try:
+            return get_embedder(s.embedding_model, backend, s.onnx_cache_dir or None)  # loaded once, then shared
+        except ModelNotFound as exc:
+            if not auto:
+                raise
+            log.warning("questions use %s: %s", s.embedding_backend, exc)
+            self._query_embedder = self.embedder
+            return self.embedder
+
     def reader(self) -> StoreReader:
         """The live generation, reopened when it changed or an update committed (checked ≤ 2×/s)."""
         with self._reader_lock:
@@ -135,7 +158,7 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load the embedding model and open the index now, so the first question is fast."""
-        self.embedder.encode(["warm up"])
+        self.query_embedder.encode(["warm up"])
         if self.has_index():
             columns = getattr(self.reader(), "filter_columns", None)
             if columns is not None:  # outlets and dates of every passage, for filtered searches
@@ -281,7 +304,7 @@ class Engine:
     ) -> list[Hit]:
         query = check_question(query, self.settings.max_question_chars)
         filters = Filters(tuple(s for s in sources if s), since, until)
-        return search(self.reader(), self.embedder, query, filters, self.search_options(limit))
+        return search(self.reader(), self.query_embedder, query, filters, self.search_options(limit))
 
     def ask(
         self, question: str, *, history: Sequence[Turn] = (), use_llm: bool | None = None,
@@ -296,8 +319,8 @@ class Engine:
             turns = trim_history(history, s.history_tokens)
             standalone = _llm_rewrite(question, turns, s) if llm_on else heuristic_rewrite(question, turns)
         reader = self.reader()
-        qvec = self.embedder.encode([standalone])[0]
-        hits = search(reader, self.embedder, standalone, filters, self.search_options(), query_vector=qvec)
+        qvec = self.query_embedder.encode([standalone])[0]
+        hits = search(reader, self.query_embedder, standalone, filters, self.search_options(), query_vector=qvec)
         grounding = check_grounding(reader, standalone) if s.grounding_check else Grounding()
         notes: tuple[str, ...] = ()
         if llm_on and grounding.ok:  # a question about what the index lacks is "not found", model or not
@@ -308,7 +331,7 @@ class Engine:
                 return _with_question(answer, question, standalone)
             notes = (f"model answer unavailable ({reason}); showing quoted sentences instead",)
         answer = extractive_answer(
-            standalone, hits, self.embedder,
+            standalone, hits, self.query_embedder,
             ExtractiveOptions(max_sentences=s.answer_sentences, min_relevance=s.min_relevance),
             question_vector=qvec, grounding=grounding,
         )

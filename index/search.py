@@ -190,20 +190,14 @@ class _Retrieval:
     ranking: list[int] | None = None
 
 
-def _retrieve(reader: GenerationReader, r: _Retrieval, opts: SearchOptions,
-              keyword_scores: dict[int, float]) -> list[int]:
-    assert r.vector is not None
-    dense = reader.dense_search(r.vector[None, :], opts.candidates, r.filters)[0]
-    terms = _keyword_query_terms(reader, keyword_terms(r.text), opts)
-    keyword = reader.keyword_search(terms, opts.candidates, r.filters, opts.head_weight)
-    fused = rrf(
-        [[cid for cid, _ in dense], [cid for cid, _ in keyword]],
-        [opts.dense_weight, opts.keyword_weight],
-        opts.rrf_k,
-    )
-    for cid, s in keyword:
-        keyword_scores[cid] = max(s, keyword_scores.get(cid, s))
-    return sorted(fused, key=fused.__getitem__, reverse=True)
+def _keyword_rankings(reader: GenerationReader, retrievals: Sequence[_Retrieval],
+                      opts: SearchOptions) -> list[list[tuple[int, float]]]:
+    """Each retrieval's bm25 ranking: up to `opts.candidates` (chunk_id, bm25), best first."""
+    return [
+        reader.keyword_search(_keyword_query_terms(reader, keyword_terms(r.text), opts), opts.candidates,
+                              r.filters, opts.head_weight)
+        for r in retrievals
+    ]
 
 
 def _keyword_query_terms(reader: GenerationReader, terms: list[str], opts: SearchOptions) -> list[str]:
@@ -258,15 +252,25 @@ def search(
     if query_vector is None:
         query_vector = retrievals[0].vector
     assert query_vector is not None
+    dense = [reader.dense_search(r.vector[None, :], opts.candidates, r.filters)[0] for r in retrievals]
+    keyword = _keyword_rankings(reader, retrievals, opts)
 
     keyword_scores: dict[int, float] = {}
-    for r in retrievals:
-        r.ranking = _retrieve(reader, r, opts, keyword_scores)
+    for r, dense_ranking, keyword_ranking in zip(retrievals, dense, keyword, strict=True):
+        fused = rrf(
+            [[cid for cid, _ in dense_ranking], [cid for cid, _ in keyword_ranking]],
+            [opts.dense_weight, opts.keyword_weight],
+            opts.rrf_k,
+        )
+        r.ranking = sorted(fused, key=fused.__getitem__, reverse=True)
+        for cid, score in keyword_ranking:
+            keyword_scores[cid] = max(score, keyword_scores.get(cid, score))
     rankings = [r.ranking or [] for r in retrievals]
     fused = rrf(rankings, [r.weight for r in retrievals], opts.rrf_k)
     ranked = sorted(fused, key=fused.__getitem__, reverse=True)
     must = {cid for r in retrievals if r.quota > 0 for cid in (r.ranking or [])[: r.quota]}
-    stored = reader.hits(ranked[: max(100, opts.top_k * 8, opts.rerank_depth)] + sorted(must))
+    head = max(opts.rerank_depth, opts.top_k * 3)  # passages read first; enough unless few articles fill them
+    stored = reader.hits(ranked[:head] + sorted(must))
     if opts.rerank_depth > 0 and (opts.rerank_lexical > 0 or opts.rerank_dense > 0):
         fused, ranked = _rerank(reader, ranked, retrievals, opts, stored)
     found_by: dict[int, list[int]] = {}
@@ -274,17 +278,19 @@ def search(
         for cid in ranking[: opts.top_k]:
             found_by.setdefault(cid, []).append(i)
 
-    ordered = [
-        replace(
-            stored[cid],
-            score=fused[cid],
-            keyword_score=keyword_scores.get(cid),
-            extra={"parts": tuple(found_by.get(cid, ()))},
-        )
-        for cid in ranked
-        if cid in stored
-    ]
-    hits = _with_quotas(ordered, retrievals, opts)
+    def result() -> list[Hit]:
+        ordered = [
+            replace(stored[cid], score=fused[cid], keyword_score=keyword_scores.get(cid),
+                    extra={"parts": tuple(found_by.get(cid, ()))})
+            for cid in ranked
+            if cid in stored
+        ]
+        return _with_quotas(ordered, retrievals, opts)
+
+    hits = result()
+    if len(hits) < opts.top_k and len(ranked) > head:  # the per-article cap left gaps: read further down
+        stored.update(reader.hits(ranked[head : max(100, opts.top_k * 8)]))
+        hits = result()
     return with_dense_scores(reader, hits, query_vector)
 
 
@@ -311,16 +317,14 @@ def _idf(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
     return out
 
 
-_stems: dict[str, str | None] = {}  # a raw word (lower case) -> its stemmed keyword term, None for stopwords
+_stems: dict[str, str] = {}  # a raw word (lower case) -> its stemmed keyword term, "" for stopwords
 
 
-def _stemmed(raw: str) -> str | None:
-    term = _stems.get(raw, "")
-    if term == "":
-        word = raw.strip(".-'")
-        term = None if len(word) < 2 or word in STOPWORDS else stem(word)
-        if len(_stems) < 500_000:
-            _stems[raw] = term
+def _stemmed(raw: str) -> str:
+    word = raw.strip(".-'")
+    term = "" if len(word) < 2 or word in STOPWORDS else stem(word)
+    if len(_stems) < 500_000:
+        _stems[raw] = term
     return term
 
 
@@ -330,8 +334,11 @@ def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
     (cached: passages recur across questions)."""
     out = []
     for s, e, _ in sentence_spans(text):
-        terms = set(map(_stemmed, KEYWORD_WORD.findall(text[s:e].lower())))
-        terms.discard(None)
+        raws = KEYWORD_WORD.findall(text[s:e].lower())
+        terms = set(map(_stems.get, raws))  # known words at C speed; None marks a word not seen before
+        if None in terms:
+            terms = {_stems[r] if r in _stems else _stemmed(r) for r in raws}
+        terms.discard("")
         out.append(frozenset(terms))
     return tuple(out)
 

@@ -85,3 +85,29 @@ def test_top_k_ties_filters_and_empty() -> None:
     assert top_k(parts, 5, allowed) == [(5, 2.0), (9, 2.0)]
     assert top_k(parts, 0) == [] and top_k([], 3) == []
     assert top_k(parts, 3, np.zeros(3, dtype=bool)) == []
+
+
+def test_common_word_counts_are_sampled_in_large_indexes(corpus_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.store as store
+
+    reader = open_current(Layout(corpus_index))
+    words = ["the", "xiaomi", "leica", "said", "nvidia", "2025", "zzzunknown"]
+    exact = {w: reader.passage_frequency(w) for w in words}
+    assert exact["zzzunknown"] == 0 and exact["the"] > exact["leica"] > 0
+    monkeypatch.setattr(store, "DF_SAMPLE_FROM", 1)
+    monkeypatch.setattr(store, "DF_SAMPLE_SHARE", 2)
+    monkeypatch.setattr(store, "DF_SAMPLE_MIN", 8)
+    half = reader.manifest.next_chunk_id // 2
+    sampled = 0
+    for w in words:
+        in_half = reader.conn().execute(
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid < ?", (f'"{w}"', half)
+        ).fetchone()[0]
+        got = reader.passage_frequency(w)
+        if in_half >= 8:  # common: counted in the older half of the ids, doubled
+            assert got == min(reader.manifest.chunks, 2 * in_half)
+            assert 0.5 * exact[w] <= got <= 2 * exact[w]
+            sampled += 1
+        else:  # rare: exact
+            assert got == exact[w]
+    assert sampled >= 2 and exact["zzzunknown"] == reader.passage_frequency("zzzunknown")

@@ -127,6 +127,24 @@ def test_int8_refuses_an_fp32_index(corpus_index: Path, onnx_cache: Path) -> Non
         Engine(settings).search("Leica")
 
 
+def test_int8_questions_search_an_fp32_index(corpus_index: Path, onnx_cache: Path) -> None:
+    fp32 = Engine(make_settings(corpus_index, query_embedding_backend="onnx", onnx_cache_dir=str(onnx_cache)))
+    mixed = Engine(make_settings(corpus_index, onnx_cache_dir=str(onnx_cache)))  # the default: auto
+    assert mixed.query_embedder.key == model_key(MODEL, "onnx-int8") and mixed.model_key() == MODEL
+    assert fp32.query_embedder is fp32.embedder
+    assert mixed.embedder.key == MODEL  # passages (builds, updates) stay fp32: the index is not mixed
+    agree = 0
+    for question in QUESTIONS:
+        want, got = fp32.search(question), mixed.search(question)
+        assert got and got[0].chunk_id in {h.chunk_id for h in want[:3]}, question
+        agree += len({h.chunk_id for h in got} & {h.chunk_id for h in want})
+        assert got[0].dense_score == pytest.approx(next(
+            (h.dense_score for h in want if h.chunk_id == got[0].chunk_id), got[0].dense_score), abs=0.03)
+    assert agree >= 0.8 * 10 * len(QUESTIONS)
+    answer = mixed.ask(QUESTIONS[0], use_llm=False)
+    assert answer.citations and "Leica" in answer.text
+
+
 def test_unknown_backend_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="onnx, torch, onnx-int8"):
         model_key(MODEL, "onnx-fp16")
@@ -135,7 +153,9 @@ def test_unknown_backend_is_a_clear_error() -> None:
 
 def test_torch_built_index_answers_identically_with_onnx_queries(torch_index: Path, onnx_cache: Path) -> None:
     by_torch = Engine(make_settings(torch_index, embedding_backend="torch"))
-    by_onnx = Engine(make_settings(torch_index, embedding_backend="onnx", onnx_cache_dir=str(onnx_cache)))
+    by_onnx = Engine(make_settings(torch_index, embedding_backend="onnx", query_embedding_backend="onnx",
+                                   onnx_cache_dir=str(onnx_cache)))
+    assert by_torch.query_embedder is by_torch.embedder  # auto: int8 questions only for the onnx backend
     for question in QUESTIONS:
         t_hits, o_hits = by_torch.search(question), by_onnx.search(question)
         assert [h.chunk_id for h in o_hits] == [h.chunk_id for h in t_hits], question

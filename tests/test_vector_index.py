@@ -148,14 +148,21 @@ def test_filter_columns_match_sql(tmp_path: Path) -> None:
         writer.remove("d4")
         doc, chunks, vecs = article(500, np.random.default_rng(1))
         writer.add(doc, chunks, vecs)
+        doc, chunks, vecs = article(501, np.random.default_rng(2))
+        writer.add(doc.with_(published_at=None), chunks, vecs)  # undated: in no date range
         writer.commit()
     reader = backend.reader()
+    jan = [datetime(2025, 1, d, tzinfo=UTC) for d in range(1, 32)]
     for flt in [Filters(sources=("alpha wire",)), Filters(sources=("Beta Times", "Nope")),
-                Filters(since=datetime(2025, 1, 10, tzinfo=UTC), until=datetime(2025, 1, 20, tzinfo=UTC)),
-                Filters(sources=("Nope",))]:
+                Filters(since=jan[9], until=jan[19]), Filters(sources=("Nope",)), Filters(since=jan[20]),
+                Filters(until=jan[3]), Filters(sources=("Gamma Post",), since=jan[4], until=jan[4]),
+                Filters(sources=("alpha wire", "gamma post"), until=jan[26]), Filters(since=jan[20], until=jan[2]),
+                Filters(sources=("Beta Times",), since=jan[0])]:
         mask, count = reader.allowed(flt)
         sql = reader.chunk_ids_matching(flt)
-        assert count == len(sql) and np.array_equal(np.flatnonzero(mask), np.sort(sql))
+        assert count == len(sql) and np.array_equal(np.flatnonzero(mask), np.sort(sql)), flt
+        assert reader.allowed(flt)[0] is mask  # kept for the next search with the same filter
+    assert len(reader.chunk_ids_matching(Filters(since=jan[0]))) == reader.manifest.chunks - 2  # not the undated
 
 
 @pytest.mark.parametrize("exact_max", [40])
