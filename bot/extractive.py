@@ -16,6 +16,7 @@ from bot.answers import NOT_FOUND_TEXT, Answer, Citation
 from index.chunking import sentence_spans
 from index.embedding import Embedder
 from index.hits import Hit
+from index.query import stem
 from index.search import Grounding
 from index.store import keyword_terms
 
@@ -35,14 +36,6 @@ class Candidate:
     start: int  # offsets within hit.text
     end: int
     text: str
-
-
-def stem(word: str) -> str:
-    """A crude plural/verb-ending stripper: enough to match "phones"/"phone", "dropping"/"drop"."""
-    for suffix in ("ing", "ies", "es", "ed", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
 
 
 def term_set(text: str) -> set[str]:

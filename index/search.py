@@ -35,7 +35,7 @@ from index.chunking import sentence_spans
 from index.embedding import Embedder
 from index.hits import Filters, Hit
 from index.query import OutletLexicon, QueryPlan, SubQuery, analyze, names, stem, unknown_outlets
-from index.store import KEYWORD_WORD, STOPWORDS, GenerationReader, keyword_terms
+from index.store import KEYWORD_WORD, GenerationReader, keyword_terms, keyword_word
 
 
 @dataclass(frozen=True)
@@ -322,8 +322,8 @@ _stems: dict[str, str] = {}  # a raw word (lower case) -> its stemmed keyword te
 
 
 def _stemmed(raw: str) -> str:
-    word = raw.strip(".-'")
-    term = "" if len(word) < 2 or word in STOPWORDS else stem(word)
+    word = keyword_word(raw)
+    term = stem(word) if word else ""
     if len(_stems) < 500_000:
         _stems[raw] = term
     return term

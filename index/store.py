@@ -635,14 +635,20 @@ STOPWORDS = frozenset(
 )
 
 
+def keyword_word(raw: str) -> str:
+    """A lower-case KEYWORD_WORD match as a query word: outer dots, hyphens and quotes stripped; "" for a
+    stopword or a 1-letter word."""
+    word = raw.strip(".-'")
+    return "" if len(word) < 2 or word in STOPWORDS else word
+
+
 def keyword_terms(text: str) -> list[str]:
     """Query words for the keyword index: lower case, stopwords and 1-letter words dropped, deduplicated."""
     seen: dict[str, None] = {}
     for raw in KEYWORD_WORD.findall(text.lower()):
-        word = raw.strip(".-'")
-        if len(word) < 2 or word in STOPWORDS:
-            continue
-        seen.setdefault(word, None)
+        word = keyword_word(raw)
+        if word:
+            seen.setdefault(word, None)
     return list(seen)
 
 
