@@ -43,6 +43,8 @@ Prints ONE JSON line on stdout:
                          that were answered
   questions, answerable, expected_not_found, follow_ups    counts of the questions scored
   build_s                seconds the index build took (0.0 when a cached index was reused)
+  load_1m                the machine's 1-minute load average when the questions were done (latency on
+                         shared cores moves with it)
   by_type                per type: n, and lead / fact / cited (rates over its expect=answer questions)
                          and not_found_right (over its expect=not_found questions) where it has any
 Progress goes to stderr. --show prints every failing question with its answer to stderr; --out writes
@@ -351,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = summarise(rows, latencies)
     result["build_s"] = build_s
+    result["load_1m"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     result["by_type"] = by_type(rows)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

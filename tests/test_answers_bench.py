@@ -274,7 +274,7 @@ def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     assert set(result["by_type"]) == {"how_much", "what_happened", "follow_up", "not_in_corpus", "after_remove"}
     assert result["by_type"]["after_remove"] == {
         "n": 1, "not_found_right": rate([not by_id["t-removed"]["found"]])}
-    assert result["p95_ms"] >= result["p50_ms"] > 0 and result["build_s"] > 0
+    assert result["p95_ms"] >= result["p50_ms"] > 0 and result["build_s"] > 0 and result["load_1m"] >= 0
     # --show lists exactly the failing questions
     failing = [r["id"] for r in rows if not r["ok"]]
     assert f"{len(failing)} of 5 questions failed" in proc.stderr
