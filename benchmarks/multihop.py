@@ -19,6 +19,15 @@ Prints ONE JSON line on stdout: the scorer's fields plus
   answered_rate                share of the other questions that it answered
   answer_in_citations_rate     share of answerable, non yes/no questions whose gold answer (normalised)
                                appears in the answer text or its cited passages
+  answer_fact_recall           mean share of an answerable question's gold facts quoted in the answer
+                               itself (citation marks removed; "not found" quotes none): a fact counts when,
+                               whitespace removed, it is a substring of the answer, or when >= 70 % of its
+                               distinct words fall in one sentence of the answer (answer_fact_recall_by_type:
+                               the same per question type)
+  answer_in_text_rate          share of answerable, non yes/no questions whose gold answer (normalised) is in
+                               the answer text (citation marks removed)
+  answer_in_lead_rate          the same, in the answer's first sentence
+  answer_words_mean            mean words of the answers given (citation marks removed; "not found" left out)
 With --llm, questions are answered through the configured OpenAI-compatible endpoint (NEWSBOT_LLM_BASE_URL
 and NEWSBOT_LLM_MODEL, or --set llm_base_url=... --set llm_model=...; it stops with an error when none is
 set), the answer fields above describe those answers, and the line also holds
@@ -207,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-answers", action="store_true", help="skip Engine.ask (retrieval metrics only)")
     ap.add_argument("--llm", action="store_true",
                     help="answer through the configured OpenAI-compatible endpoint and report answer_accuracy")
+    ap.add_argument("--answers-out", type=Path, default=None,
+                    help="also write every question's answer (text, found, cited doc ids) to this jsonl file")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting for this run (repeatable)")
     args = ap.parse_args(argv)
@@ -277,7 +288,7 @@ def run(engine, args: argparse.Namespace) -> int:  # noqa: ANN001
     result["build_s"] = build_s
 
     if not args.no_answers:
-        result.update(answer_metrics(engine, queries, use_llm=args.llm))
+        result.update(answer_metrics(engine, queries, use_llm=args.llm, answers_out=args.answers_out))
     result["questions"] = len(queries)
     print(json.dumps(result))
     return 0
@@ -298,10 +309,43 @@ def answer_correct(answer, q: dict) -> bool:  # noqa: ANN001
     return answer_in(gold, [text])
 
 
-def answer_metrics(engine, queries: list[dict], *, use_llm: bool = False) -> dict:  # noqa: ANN001
+_CITATION_MARKS = re.compile(r"\s*\[\d{1,3}\]")
+_WORD = re.compile(r"\w+")
+
+
+def plain_answer(text: str) -> str:
+    """The answer as a reader reads it: citation marks removed, whitespace collapsed."""
+    return _NORM_SPACE.sub(" ", _CITATION_MARKS.sub("", text)).strip()
+
+
+def answer_sentences(text: str) -> list[str]:
+    """The sentences of a plain answer text (the splitter the index uses for passages)."""
+    from index.chunking import sentence_spans
+
+    return [text[s:e] for s, e, _ in sentence_spans(text)]
+
+
+def fact_in_answer(fact: str, text: str, sentences: list[str]) -> bool:
+    """Whether a gold fact is quoted in an answer: whitespace removed, a substring of it; or at least 70 %
+    of the fact's distinct words (lower case) in one of its sentences."""
+    squashed = re.sub(r"\s+", "", fact)
+    if squashed and squashed in re.sub(r"\s+", "", text):
+        return True
+    words = set(_WORD.findall(fact.lower()))
+    if not words:
+        return False
+    return any(len(words & set(_WORD.findall(s.lower()))) >= 0.7 * len(words) for s in sentences)
+
+
+def answer_metrics(engine, queries: list[dict], *, use_llm: bool = False,  # noqa: ANN001
+                   answers_out: Path | None = None) -> dict:
     null_total = null_nf = other_total = other_answered = gold_total = gold_in = 0
+    in_text = in_lead = 0
     correct = by_model = 0
+    words: list[int] = []
+    fact_recall: dict[str, list[float]] = {}
     by_type: dict[str, list[int]] = {}
+    out_fh = open(answers_out, "w", encoding="utf-8") if answers_out else None  # noqa: SIM115
     for i, q in enumerate(queries, 1):
         answer = engine.ask(q["question"], use_llm=use_llm)
         qtype = q.get("question_type", "")
@@ -312,6 +356,14 @@ def answer_metrics(engine, queries: list[dict], *, use_llm: bool = False) -> dic
         stats[2] += ok
         correct += ok
         by_model += answer.mode == "llm"
+        plain = plain_answer(answer.text) if answer.found else ""
+        sentences = answer_sentences(plain) if plain else []
+        if answer.found:
+            words.append(len(plain.split()))
+        facts = [e["fact"] for e in q.get("evidence") or []]
+        if facts:
+            share = sum(fact_in_answer(f, plain, sentences) for f in facts) / len(facts) if plain else 0.0
+            fact_recall.setdefault(qtype, []).append(share)
         if qtype == "null_query":
             null_total += 1
             null_nf += not answer.found
@@ -323,13 +375,28 @@ def answer_metrics(engine, queries: list[dict], *, use_llm: bool = False) -> dic
                 gold_total += 1
                 texts = [answer.text] + [h.passage for c in answer.citations for h in c.hits]
                 gold_in += answer.found and answer_in(gold, texts)
+                in_text += bool(plain) and answer_in(gold, [plain])
+                in_lead += bool(sentences) and answer_in(gold, sentences[:1])
+        if out_fh is not None:
+            out_fh.write(json.dumps({
+                "id": q["id"], "question": q["question"], "type": qtype, "found": answer.found,
+                "answer": answer.text, "cited": [c.doc_id for c in answer.citations],
+            }) + "\n")
         if i % 100 == 0 or (use_llm and i % 10 == 0):
             log(f"  asked {i}/{len(queries)}")
+    if out_fh is not None:
+        out_fh.close()
     rate = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
     out = {
         "not_found_rate_null": rate(null_nf, null_total),
         "answered_rate": rate(other_answered, other_total),
         "answer_in_citations_rate": rate(gold_in, gold_total),
+        "answer_fact_recall": mean([x for xs in fact_recall.values() for x in xs]),
+        "answer_in_text_rate": rate(in_text, gold_total),
+        "answer_in_lead_rate": rate(in_lead, gold_total),
+        "answer_words_mean": round(sum(words) / len(words), 1) if words else None,
+        "answer_fact_recall_by_type": {k: mean(v) for k, v in sorted(fact_recall.items())},
         "answered_by_type": {k: rate(v[1], v[0]) for k, v in sorted(by_type.items())},
     }
     if use_llm:
