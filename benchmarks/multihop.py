@@ -314,8 +314,10 @@ _WORD = re.compile(r"\w+")
 
 
 def plain_answer(text: str) -> str:
-    """The answer as a reader reads it: citation marks removed, whitespace collapsed."""
-    return _NORM_SPACE.sub(" ", _CITATION_MARKS.sub("", text)).strip()
+    """The answer as a reader reads it: citation marks and markdown bold markers removed, spaces collapsed
+    (line breaks kept: each line of a multi-part answer is read on its own)."""
+    text = _CITATION_MARKS.sub("", text).replace("**", "")
+    return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines() if line.strip())
 
 
 def answer_sentences(text: str) -> list[str]:

@@ -68,6 +68,7 @@ class Answer:
     mode: str = "extractive"  # "extractive" or "llm"
     standalone_question: str = ""  # the question as rewritten from conversation history, if it was
     notes: tuple[str, ...] = field(default=())  # e.g. why a model answer fell back to extractive
+    related: tuple[Hit, ...] = field(default=())  # "not found": the closest articles (one passage each)
 
     def cited_numbers(self) -> list[int]:
         return sorted({int(n) for n in CITATION_MARK.findall(self.text)})

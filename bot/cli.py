@@ -509,7 +509,13 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render_answer(answer: Answer) -> str:
-    lines = [textwrap.fill(answer.text, 100)]
+    """The answer for a terminal: lines wrapped at 100 columns, markdown bold markers dropped."""
+    text = answer.text.replace("**", "")
+    lines = [textwrap.fill(line, 100, subsequent_indent="  " if line.startswith("•") else "") for line in text.splitlines()]
+    if answer.related:
+        lines += ["", "Closest articles:"]
+        for h in answer.related:
+            lines.append(f"- {h.header}" + (f"  {h.url}" if h.url else ""))
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
@@ -558,6 +564,11 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             for c in answer.citations
         ],
         "notes": list(answer.notes),
+        "related": [
+            {"doc_id": h.doc_id, "title": h.title, "source": h.source, "url": h.url,
+             "published_at": h.published_at.isoformat() if h.published_at else None}
+            for h in answer.related
+        ],
     }
 
 

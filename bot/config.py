@@ -89,7 +89,8 @@ class Settings:
         True, "Answer 'not found' when a question names an outlet the index lacks or a name no passage contains."
     )
     # --- answers ---
-    answer_sentences: int = _s(5, "Most sentences in an extractive answer (2-5 reads best).")
+    answer_sentences: int = _s(5, "Most sentences in an extractive answer besides one line per question part.")
+    answer_words: int = _s(120, "Length budget of an extractive answer, in words (its lead sentence is always whole).")
     min_relevance: float = _s(
         0.35, "Below this best-passage cosine (and weak keyword overlap) the bot answers 'not found'."
     )

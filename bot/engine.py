@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.answer_plan import plan_answer
 from bot.answers import Answer, Turn
 from bot.config import Settings
 from bot.conversation import heuristic_rewrite, trim_history
@@ -24,11 +25,11 @@ from bot.state import Feed, State
 from index.backend import StoreBackend, StoreReader, open_backend
 from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from index.documents import Document, parse_date
-from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, get_embedder, model_key
+from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, get_embedder, model_key
 from index.fetch import FetchPolicy
 from index.hits import Filters, Hit
 from index.loaders import load_paths
-from index.search import Grounding, SearchOptions, check_grounding, search
+from index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
 from index.store import IndexMissing, Layout, keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
@@ -320,7 +321,9 @@ class Engine:
             standalone = _llm_rewrite(question, turns, s) if llm_on else heuristic_rewrite(question, turns)
         reader = self.reader()
         qvec = self.query_embedder.encode([standalone])[0]
-        hits = search(reader, self.query_embedder, standalone, filters, self.search_options(), query_vector=qvec)
+        opts = self.search_options()
+        query_plan = plan_query(reader, standalone, opts)
+        hits = search(reader, self.query_embedder, standalone, filters, opts, query_vector=qvec, plan=query_plan)
         grounding = check_grounding(reader, standalone) if s.grounding_check else Grounding()
         notes: tuple[str, ...] = ()
         if llm_on and grounding.ok:  # a question about what the index lacks is "not found", model or not
@@ -332,8 +335,10 @@ class Engine:
             notes = (f"model answer unavailable ({reason}); showing quoted sentences instead",)
         answer = extractive_answer(
             standalone, hits, self.query_embedder,
-            ExtractiveOptions(max_sentences=s.answer_sentences, min_relevance=s.min_relevance),
-            question_vector=qvec, grounding=grounding,
+            ExtractiveOptions(max_sentences=s.answer_sentences, max_words=s.answer_words,
+                              min_relevance=s.min_relevance),
+            question_vector=qvec, grounding=grounding, plan=plan_answer(standalone, query_plan),
+            term_weight=lambda terms: term_weights(reader, terms), common_words=common_words(s.embedding_model),
         )
         if notes:
             answer = Answer(**{**answer.__dict__, "notes": notes})

@@ -18,6 +18,7 @@ Backends (setting `embedding_backend`):
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -63,6 +64,19 @@ class Embedder(Protocol):
     dim: int
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+@functools.lru_cache(maxsize=4)
+def common_words(name: str) -> frozenset[str]:
+    """Whole words (3+ letters, lower case) of the model's WordPiece vocabulary: a list of common English
+    words that comes with the model ("cheaply" and "zoox" are not in it, "announce" is). Empty when the
+    model folder has no vocab.txt."""
+    try:
+        path = Path(resolve_model_path(name)) / "vocab.txt"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    except (ModelNotFound, OSError):
+        lines = []
+    return frozenset(w for w in (line.strip() for line in lines) if len(w) >= 3 and w.isalpha() and w.islower())
 
 
 def resolve_model_path(name: str) -> str:

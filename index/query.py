@@ -47,11 +47,14 @@ DATE_PATTERNS = [
     # October 2, 2023 / Oct. 2nd 2023 / October 2
     re.compile(_REL + r"(?P<mon>" + _MONTH + r")\s+(?P<d>" + _DAY + r")\b(?:,?\s+(?P<y>" + _YEAR + r"))?", re.I),
     # 2 October 2023 / 2nd of October
-    re.compile(_REL + r"(?P<d>" + _DAY + r")(?:\s+of)?\s+(?P<mon>" + _MONTH + r")(?:,?\s+(?P<y>" + _YEAR + r"))?",
-               re.I),
+    re.compile(_REL + r"(?P<d>" + _DAY + r")(?:\s+of)?\s+(?P<mon>" + _MONTH + r")(?!\w)(?:,?\s+(?P<y>" + _YEAR
+               + r"))?", re.I),
     # November 2023 (a whole month)
-    re.compile(_REL + r"(?P<mon>" + _MONTH + r")(?:,)?\s+(?P<y>" + _YEAR + r")\b", re.I),
+    re.compile(_REL + r"(?P<mon>" + _MONTH + r")(?!\w)(?:,)?\s+(?P<y>" + _YEAR + r")\b", re.I),
 ]
+# "published on", "the report dated", "TechCrunch's article from": the date is when articles appeared
+_PUBLISHED = re.compile(r"\b(?:published|publication|dated|posted|report(?:ed)?|article)\b[^.?!]*$", re.I)
+EVENT_GRACE = timedelta(days=7)  # reports of an event appear in the days after it
 SINCE_WORDS = {"after", "since", "following", "later than", "on or after", "no earlier than", "from"}
 UNTIL_WORDS = {"before", "prior to", "until", "by", "earlier than", "on or before", "no later than", "as of"}
 
@@ -63,6 +66,7 @@ class DateMention:
     since: datetime | None  # inclusive UTC range the mention asks for; None = open
     until: datetime | None
     text: str
+    published: bool = False  # names when articles were published ("published on …"), not when things happened
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,8 @@ def find_dates(text: str, default_year: int | None = None, slack_days: int = 1) 
             since, until = None, (first - timedelta(microseconds=1) if exclusive else last)
         else:
             since, until = first - timedelta(days=slack_days), last + timedelta(days=slack_days)
-        out.append(DateMention(start, end, since, until, raw))
+        published = bool(_PUBLISHED.search(text[max(0, start - 40) : start]))
+        out.append(DateMention(start, end, since, until, raw, published))
     return out
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from index.chunking import sentence_spans
 from index.embedding import Embedder
 from index.hits import Filters, Hit
-from index.query import OutletLexicon, QueryPlan, SubQuery, analyze, names, stem, unknown_outlets
+from index.query import EVENT_GRACE, OutletLexicon, QueryPlan, SubQuery, analyze, names, stem, unknown_outlets
 from index.store import KEYWORD_WORD, GenerationReader, keyword_terms, keyword_word
 
 
@@ -240,7 +240,7 @@ def search(
     if plan is None:
         plan = plan_query(reader, query, opts)
     retrievals = [_Retrieval(query, filters, 1.0, 0, query_vector)]
-    for part in plan.parts:
+    for part in plan.parts or _dated_whole(plan, opts):
         narrowed = _narrow(filters, part, opts.date_filter)
         if narrowed is not None:
             retrievals.append(_Retrieval(part.text, narrowed, opts.part_weight, opts.part_quota))
@@ -295,6 +295,19 @@ def search(
     return with_dense_scores(reader, hits, query_vector)
 
 
+def _dated_whole(plan: QueryPlan, opts: SearchOptions) -> tuple[SubQuery, ...]:
+    """A question that names a period but no outlet ("What did Nvidia announce in January 2025?") is also
+    retrieved within that period, so the articles published then are among the hits."""
+    if not (opts.date_filter and plan.dates):
+        return ()
+    starts, ends = [d.since for d in plan.dates], [d.until for d in plan.dates]
+    since = None if None in starts else min(s for s in starts if s is not None)
+    until = None if None in ends else max(e for e in ends if e is not None)
+    if until is not None and not any(d.published for d in plan.dates):
+        until += EVENT_GRACE  # what happened on a day is reported in the days after it
+    return (SubQuery(plan.question, (), since, until),) if since or until else ()
+
+
 _idf_cache: weakref.WeakKeyDictionary[GenerationReader, dict[str, float]] = weakref.WeakKeyDictionary()
 
 
@@ -316,6 +329,11 @@ def _idf(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
                 cache[t] = value
         out[t] = value
     return out
+
+
+def term_weights(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
+    """bm25's idf of each word over the index's passages (1.0 each for a backend without counts)."""
+    return _idf(reader, terms)
 
 
 _stems: dict[str, str] = {}  # a raw word (lower case) -> its stemmed keyword term, "" for stopwords
