@@ -33,6 +33,9 @@ settings: NEWSBOT_* environment variables or newsbot.toml; see `newsbot config`.
 """
 
 
+EXIT_BUSY = 75  # `newsbot update` found another update running (EX_TEMPFAIL: try again later)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -186,8 +189,9 @@ def _add_freshness_parsers(sub: Any) -> None:
         "answered 304); each new or changed entry's article page is fetched (the entry's own text is "
         "used when the page fails) and indexed in one atomic update. On a terminal it shows progress "
         "and the counts of new/updated/skipped/failed entries; otherwise (cron) it prints nothing "
-        "unless something failed. Exit status 1 only if every feed failed. Example crontab line: "
-        "*/30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
+        "unless something failed. Exit status 1 if every feed failed, 75 if another update was running "
+        "(it says which process, and since when; one that was killed is noticed and replaced at once). "
+        "Example crontab line: */30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
     ))
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--wait", action="store_true", help=(
@@ -330,9 +334,8 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
-    elif report.busy:
-        if interactive:
-            print(f"Update: {report.summary()}.", file=sys.stderr)
+    elif report.busy:  # on a terminal and in cron mails alike: a stuck or overlapping update must be seen
+        print(f"Update: {report.summary()}.", file=sys.stderr)
     elif not report.feeds:
         if interactive:
             print("No feeds yet: add one with `newsbot feeds add URL`.", file=sys.stderr)
@@ -345,6 +348,8 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"    failed: {line}", file=sys.stderr)
         if interactive or troubled:
             print(f"Update: {report.summary()}.", file=sys.stderr if troubled and not interactive else sys.stdout)
+    if report.busy:
+        return EXIT_BUSY
     return 1 if report.all_failed else 0
 
 
