@@ -90,6 +90,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-fetched", action="store_true", help=(
         "do not carry over the articles added from URLs and feeds (by default a rebuild keeps them, "
         "since no file holds them)"))
+    p.add_argument("--drop-added", action="store_true", help=(
+        "do not carry over the articles added from files with `newsbot add` (by default a rebuild keeps "
+        "them, re-read from their files, or from their stored text when a file is gone)"))
     p.set_defaults(func=cmd_build)
 
     _add_freshness_parsers(sub)
@@ -258,8 +261,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
     report = engine.build(
         paths, progress=progress_bar(), on_wait=_say_waiting, keep_fetched=not args.drop_fetched,
+        keep_added=not args.drop_added,
     )
     _print_problems(report)
+    for line in report.carry_lines():  # what else it kept, what it dropped and why
+        print(f"  {line}", file=sys.stderr)
     print(f"Built {report.summary()}.")
     return 1 if report.documents == 0 else 0
 
@@ -291,6 +297,8 @@ def _print_problems(report: Any) -> None:
         print(f"  failed: {error}", file=sys.stderr)
     for dup in report.duplicates:
         print(f"  duplicate: {dup}", file=sys.stderr)
+    for note in report.notes:  # repaired text, renamed ids, recovered articles
+        print(f"  note: {note}", file=sys.stderr)
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -215,6 +215,11 @@ class State:
         """'sqlite' or 'postgresql'."""
         return self._db.dialect
 
+    @property
+    def db(self) -> Database:
+        """The database itself, for tables kept by other modules (`index.articles`)."""
+        return self._db
+
     @contextmanager
     def _tx(self) -> Iterator[Database]:
         with self._db.transaction(lock="newsbot-state") as db:
@@ -352,6 +357,25 @@ class State:
                 " seen_at = excluded.seen_at, fingerprint = excluded.fingerprint",
                 [(feed_url, entry_id, doc_id, now_iso(), fp) for entry_id, doc_id, fp in entries],
             )
+
+    def forget_entries_not_in(self, doc_ids: set[str]) -> dict[str, int]:
+        """Forget the seen entries whose article is not among `doc_ids` (lost with a damaged index), so the
+        next poll fetches them again: their feeds lose their validators and their indexed counts shrink.
+        Returns feed URL -> entries forgotten."""
+        rows = self._query("SELECT feed_url, entry_id, doc_id FROM feed_entries")
+        lost = [(f, e) for f, e, d in rows if d and d not in doc_ids]
+        counts: dict[str, int] = {}
+        for feed_url, _ in lost:
+            counts[feed_url] = counts.get(feed_url, 0) + 1
+        with self._tx() as db:
+            db.executemany("DELETE FROM feed_entries WHERE feed_url = ? AND entry_id = ?", lost)
+            for feed_url, n in counts.items():
+                db.execute(
+                    "UPDATE feeds SET etag = NULL, last_modified = NULL,"
+                    " entries_indexed = CASE WHEN entries_indexed > ? THEN entries_indexed - ? ELSE 0 END"
+                    " WHERE url = ?", (n, n, feed_url),
+                )
+        return counts
 
     def mark_entries(self, feed_url: str, entries: Sequence[tuple[str, str]]) -> None:
         """Remember (entry_id, doc_id) pairs as indexed, so the next poll skips them."""

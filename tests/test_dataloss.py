@@ -35,6 +35,7 @@ def settings(root: Path, **extra: object):  # noqa: ANN201
 
 
 def ids(engine: Engine) -> set[str]:
+    engine._checked_at = 0.0  # look at the live index now, not at the version seen up to 0.5 s ago
     return {d.id for d in engine.reader().documents()}
 
 
@@ -273,3 +274,58 @@ def test_a_killed_update_does_not_block_the_next_one(tmp_path: Path) -> None:
             assert as_json.returncode != 0 and data["busy"] is True and data["holder"]["pid"] == holder.pid
         finally:
             kill(holder)
+
+
+def test_discord_reindex_says_what_it_kept(article_writer, tmp_path: Path) -> None:  # noqa: ANN001
+    from standin_fixtures import run_standin
+
+    from tests.test_discord import bot_factory, ready
+
+    small_index(article_writer, tmp_path)
+    extra = write_article(tmp_path / "today", "zeta.md", title="Zeta Quantum unveils Glimmerstone", body=QUBIT)
+
+    async def scenario(standin, bot) -> None:  # noqa: ANN001
+        await ready(bot)
+        assert bot.engine.add([extra]).added == 1
+        rec = await standin.slash_command("reindex", {}, user_id=standin.admin_id, channel_id=standin.general_id)
+        [status] = await standin.wait_for_response(rec.id, kind="followup", timeout=30)
+
+        def finished() -> dict | None:
+            msg = standin.get_message(int(status["message"]["id"]))
+            return msg if msg and msg["content"].startswith("Rebuilt") else None
+
+        final = await standin.wait_for(finished, timeout=120)
+        assert "4 articles" in final["content"] and "kept 1 added file" in final["content"]
+        assert "kept 1 added file (re-read from disk): zeta" in final["content"]
+        assert bot.engine.document("zeta") is not None
+
+    run_standin(scenario, bot_factory=bot_factory(tmp_path / "idx", corpus=str(article_writer.folder)), timeout=150)
+
+
+def test_rebuilds_keep_added_and_fetched_articles_on_the_milvus_store(article_writer, tmp_path: Path) -> None:  # noqa: ANN001
+    """Points 1 and 2 on the other store backend: the article store is in the state database, so it works
+    the same whatever holds the passages; here the Milvus store's own SQL database is damaged."""
+    import pytest
+
+    for module in ("pymilvus", "milvus_lite", "snowballstemmer"):
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install 'newsbot[milvus]')")
+    for i, name in enumerate(["Nvidia", "AMD"]):
+        article_writer(f"{name.lower()}.md", title=f"{name} posts record revenue", source="Chip Wire",
+                       body=f"{name} reported record quarterly revenue of {10 + i} billion dollars on Tuesday.")
+    root = tmp_path / "idx"
+    engine = Engine(settings(root, store="milvus"))
+    engine.build([article_writer.folder])
+    zeta = write_article(tmp_path / "today", "zeta.md", title="Zeta Quantum unveils Glimmerstone", body=QUBIT)
+    with LocalServer() as srv:
+        srv.add("/news/tidal", page("Tidewell switches on tidal array", TIDEWELL, site="Grid Watch"))
+        assert engine.add([zeta, srv.url("/news/tidal")]).added == 2
+    tidal = id_from_url(srv.url("/news/tidal"))
+    expected = {"nvidia", "amd", "zeta", tidal}
+    assert ids(engine) == expected
+    rebuilt = engine.build([article_writer.folder])
+    assert ids(engine) == expected and rebuilt.kept == {"reread": ["zeta"], "fetched": [tidal]}
+    engine.backend.db.close()
+    (root / "milvus-store.sqlite").write_bytes(b"")  # the Milvus store's article rows are gone
+    fresh = Engine(settings(root, store="milvus"))
+    recovered = fresh.build([article_writer.folder])
+    assert ids(fresh) == expected and recovered.kept == {"reread": ["zeta"], "fetched-stored": [tidal]}
