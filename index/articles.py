@@ -124,9 +124,15 @@ class ArticleStore:
             with self.db.transaction(lock="newsbot-articles") as tx:
                 tx.executemany("DELETE FROM kept_articles WHERE id = ?", [(i,) for i in ids])
 
-    def articles(self) -> list[KeptArticle]:
-        rows = self.db.query("SELECT doc, kind, path FROM kept_articles ORDER BY recorded_at, id")
+    def articles(self, kind: str | None = None) -> list[KeptArticle]:
+        """The kept articles (of one kind, if given), texts included, oldest first."""
+        where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
+        rows = self.db.query(f"SELECT doc, kind, path FROM kept_articles {where} ORDER BY recorded_at, id", params)
         return [KeptArticle(_from_json(doc), kind, path) for doc, kind, path in rows]
+
+    def kinds(self) -> dict[str, str]:
+        """id -> kind of every kept article (no texts read)."""
+        return {str(i): str(k) for i, k in self.db.query("SELECT id, kind FROM kept_articles")}
 
     def get_many(self, ids: Sequence[str]) -> dict[str, KeptArticle]:
         out: dict[str, KeptArticle] = {}

@@ -52,30 +52,33 @@ def plan_rebuild(
     build_ids = {d.id for d in docs}
     live = backend.article_origins()
     plan.live_unreadable = live is None and backend.current_generation() is not None
-    stored = articles.articles() if articles is not None else []
+    kinds = articles.kinds() if articles is not None else {}
     if live is not None:  # the live index is the truth; a copy it lacks was removed or never committed
-        plan.forget += [a.doc.id for a in stored if a.doc.id not in live]
-        stored = [a for a in stored if a.doc.id in live]
-    stored = [a for a in stored if a.doc.id not in build_ids]
-    files = [a for a in stored if a.kind == FILE]
+        plan.forget += [i for i in kinds if i not in live]
+        kinds = {i: k for i, k in kinds.items() if i in live}
+    kinds = {i: k for i, k in kinds.items() if i not in build_ids}
+    # Texts are read for added files (to re-read or keep), and for fetched articles only when the live
+    # index cannot give them.
+    files = [a for a in (articles.articles(FILE) if articles is not None else []) if a.doc.id in kinds]
+    stored_webs = [i for i, k in kinds.items() if k == WEB]
     if keep_added:
         plan.docs += _reread(files, build_ids, plan)
     else:
         plan.dropped[DROP_ADDED] += [a.doc.id for a in files]
         plan.forget += [a.doc.id for a in files]
 
-    webs = [a for a in stored if a.kind == WEB]
     web_ids = [i for i, origin in (live or {}).items() if is_web(origin) and i not in build_ids]
     if not keep_fetched:
-        plan.dropped[DROP_FETCHED] += sorted(set(web_ids) | {a.doc.id for a in webs})
-        plan.forget += [a.doc.id for a in webs]
+        plan.dropped[DROP_FETCHED] += sorted(set(web_ids) | set(stored_webs))
+        plan.forget += stored_webs
     elif live is not None:
         carried = backend.stored_documents(web_ids)
         plan.docs += carried
         plan.kept[FETCHED] += [d.id for d in carried]
-    else:
-        plan.docs += [a.doc for a in webs]
-        plan.kept[FETCHED_STORED] += [a.doc.id for a in webs]
+    elif articles is not None:
+        webs = [a.doc for a in articles.articles(WEB) if a.doc.id in kinds]
+        plan.docs += webs
+        plan.kept[FETCHED_STORED] += [d.id for d in webs]
 
     if live is not None:  # what is left is the previous build's: the new paths decide
         claimed = build_ids | {a.doc.id for a in files} | set(web_ids)
@@ -86,7 +89,7 @@ def plan_rebuild(
             plan.dropped[FILE_GONE if path is None or not path.exists() else NOT_IN_PATHS].append(doc_id)
     if plan.live_unreadable:
         plan.notes.append("the current index could not be read: added and fetched articles come from the "
-                          f"article store ({len(stored)} kept there)")
+                          f"article store ({len(kinds)} kept there)")
     return plan
 
 
