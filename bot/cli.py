@@ -33,6 +33,9 @@ settings: NEWSBOT_* environment variables or newsbot.toml; see `newsbot config`.
 """
 
 
+EXIT_BUSY = 75  # `newsbot update` found another update running (EX_TEMPFAIL: try again later)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -87,6 +90,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-fetched", action="store_true", help=(
         "do not carry over the articles added from URLs and feeds (by default a rebuild keeps them, "
         "since no file holds them)"))
+    p.add_argument("--drop-added", action="store_true", help=(
+        "do not carry over the articles added from files with `newsbot add` (by default a rebuild keeps "
+        "them, re-read from their files, or from their stored text when a file is gone)"))
     p.set_defaults(func=cmd_build)
 
     _add_freshness_parsers(sub)
@@ -186,8 +192,9 @@ def _add_freshness_parsers(sub: Any) -> None:
         "answered 304); each new or changed entry's article page is fetched (the entry's own text is "
         "used when the page fails) and indexed in one atomic update. On a terminal it shows progress "
         "and the counts of new/updated/skipped/failed entries; otherwise (cron) it prints nothing "
-        "unless something failed. Exit status 1 only if every feed failed. Example crontab line: "
-        "*/30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
+        "unless something failed. Exit status 1 if every feed failed, 75 if another update was running "
+        "(it says which process, and since when; one that was killed is noticed and replaced at once). "
+        "Example crontab line: */30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
     ))
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--wait", action="store_true", help=(
@@ -254,8 +261,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
     report = engine.build(
         paths, progress=progress_bar(), on_wait=_say_waiting, keep_fetched=not args.drop_fetched,
+        keep_added=not args.drop_added,
     )
     _print_problems(report)
+    for line in report.carry_lines():  # what else it kept, what it dropped and why
+        print(f"  {line}", file=sys.stderr)
     print(f"Built {report.summary()}.")
     return 1 if report.documents == 0 else 0
 
@@ -287,6 +297,8 @@ def _print_problems(report: Any) -> None:
         print(f"  failed: {error}", file=sys.stderr)
     for dup in report.duplicates:
         print(f"  duplicate: {dup}", file=sys.stderr)
+    for note in report.notes:  # repaired text, renamed ids, recovered articles
+        print(f"  note: {note}", file=sys.stderr)
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -330,9 +342,8 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
-    elif report.busy:
-        if interactive:
-            print(f"Update: {report.summary()}.", file=sys.stderr)
+    elif report.busy:  # on a terminal and in cron mails alike: a stuck or overlapping update must be seen
+        print(f"Update: {report.summary()}.", file=sys.stderr)
     elif not report.feeds:
         if interactive:
             print("No feeds yet: add one with `newsbot feeds add URL`.", file=sys.stderr)
@@ -345,6 +356,8 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"    failed: {line}", file=sys.stderr)
         if interactive or troubled:
             print(f"Update: {report.summary()}.", file=sys.stderr if troubled and not interactive else sys.stdout)
+    if report.busy:
+        return EXIT_BUSY
     return 1 if report.all_failed else 0
 
 

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.conversation import heuristic_rewrite, trim_history
 from bot.extractive import ExtractiveOptions, extractive_answer
 from bot.state import Feed, State
+from index.articles import ArticleStore, claim_file_ids
 from index.backend import StoreBackend, StoreReader, open_backend
 from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from index.documents import Document, parse_date
@@ -77,6 +78,7 @@ class Engine:
         self._reader_lock = threading.Lock()
         self._checked_at = 0.0
         self._state: State | None = None
+        self._articles: ArticleStore | None = None
 
     # ------------------------------------------------------------------ components
 
@@ -97,6 +99,16 @@ class Engine:
                 if self._state is None:
                     self._state = State.for_settings(self.settings)
         return self._state
+
+    @property
+    def articles(self) -> ArticleStore:
+        """Copies of the added and fetched articles, in the state database (`index.articles`)."""
+        if self._articles is None:
+            state = self.state
+            with self._embedder_lock:
+                if self._articles is None:
+                    self._articles = ArticleStore(state.db)
+        return self._articles
 
     @property
     def embedder(self) -> Embedder:
@@ -195,17 +207,31 @@ class Engine:
 
     def build(
         self, paths: Sequence[str | Path] | None = None, progress: Progress | None = None,
-        on_wait: Callable[[], None] | None = None, keep_fetched: bool = True,
+        on_wait: Callable[[], None] | None = None, keep_fetched: bool = True, keep_added: bool = True,
     ) -> BuildReport:
         """Full rebuild from `paths` (default: the corpus setting) into a new generation.
 
-        keep_fetched: carry over the articles added from URLs and feeds (no file holds them)."""
+        keep_fetched: carry over the articles added from URLs and feeds (no file holds them);
+        keep_added: carry over the articles added from files with `add`, re-read from their files.
+        `report.kept` / `report.dropped` say what else was kept and dropped (see `index.rebuild`). When
+        the previous index could not be read and fetched articles had no stored copy, their feed entries
+        are forgotten so that the next feed update fetches them again (`report.notes` says so)."""
         loaded = load_paths(paths or self.settings.corpus_paths())
         kwargs = {"progress": progress} if progress else {}
         report = build_index(
             self.backend, loaded.documents, self.embedder, self.options(),
-            load_errors=loaded.errors, on_wait=on_wait, keep_fetched=keep_fetched, **kwargs,
+            load_errors=loaded.errors, on_wait=on_wait, keep_fetched=keep_fetched, keep_added=keep_added,
+            articles=self.articles, **kwargs,
         )
+        report.notes[:0] = [str(n) for n in loaded.notes]
+        if report.live_unreadable and keep_fetched:
+            live = set(self.backend.article_origins() or ())
+            lost = self.state.forget_entries_not_in(live)
+            if lost:
+                report.notes.append(
+                    f"{sum(lost.values())} feed entries are not in the rebuilt index (the damaged index held "
+                    f"them and the article store had no copy): the next `newsbot update` fetches them again "
+                    f"({', '.join(f'{url}: {n}' for url, n in lost.items())})")
         self._checked_at = 0.0
         return report
 
@@ -227,7 +253,7 @@ class Engine:
         kwargs = {"progress": progress} if progress else {}
         report = update_index(
             self.backend, docs, self.embedder, self.options(), remove_ids=remove_ids,
-            load_errors=load_errors, on_wait=on_wait, **kwargs,
+            load_errors=load_errors, on_wait=on_wait, articles=self.articles, **kwargs,
         )
         self._checked_at = 0.0
         return report
@@ -253,11 +279,15 @@ class Engine:
 
         paths, urls = split_sources(sources)
         loaded = load_paths(paths)
+        notes = [str(n) for n in loaded.notes]
+        files, refused = claim_file_ids(loaded.documents, self.backend, self.articles, notes)
         pages, failures = fetch_pages(urls, self.fetch_policy(), progress)
-        docs, errors = [*loaded.documents, *pages], [*loaded.errors, *failures]
+        docs, errors = [*files, *pages], [*loaded.errors, *refused, *failures]
         if not docs:
-            return BuildReport(errors=errors)
-        return self.add_documents(docs, progress=progress, load_errors=errors, on_wait=on_wait)
+            return BuildReport(errors=errors, notes=notes)
+        report = self.add_documents(docs, progress=progress, load_errors=errors, on_wait=on_wait)
+        report.notes[:0] = notes
+        return report
 
     def remove(
         self, refs: Sequence[str], progress: Progress | None = None, on_wait: Callable[[], None] | None = None

@@ -61,7 +61,7 @@ async def _poll_once(engine: Engine, on_report: ReportHandler | None, on_error: 
         if on_error is not None:
             await _call(on_error, exc)
         return
-    if report.failed or report.new or report.updated:
+    if report.failed or report.new or report.updated or report.busy:
         log.info("feeds: %s", report.summary())
     if on_report is not None:
         try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
-from bot.state import State, default_holder
+from bot.state import LeaseInfo, State, holder_is_dead, process_holder
 from index.build import BuildReport, Progress
 from index.documents import Document
 from index.faults import checkpoint
@@ -176,6 +176,7 @@ class UpdateReport:
     index: BuildReport | None = None  # None when there was nothing to write
     seconds: float = 0.0
     busy: bool = False  # another process was polling the feeds, so this call did nothing
+    holder: LeaseInfo | None = None  # who was polling them (when busy)
 
     @property
     def new(self) -> int:
@@ -205,7 +206,8 @@ class UpdateReport:
 
     def summary(self) -> str:
         if self.busy:
-            return "another newsbot process is polling the feeds right now; nothing done"
+            who = f" ({self.holder.describe()})" if self.holder else ""
+            return f"another update is running{who}; nothing done"
         return (
             f"{len(self.feeds)} feeds: {self.new} new, {self.updated} updated, {self.skipped} skipped, "
             f"{self.failed} failed ({self.seconds:.1f} s)"
@@ -215,6 +217,7 @@ class UpdateReport:
         return {
             "new": self.new, "updated": self.updated, "skipped": self.skipped, "failed": self.failed,
             "seconds": round(self.seconds, 3), "busy": self.busy,
+            "holder": self.holder.to_json() if self.holder else None,
             "feeds": [f.__dict__ for f in self.feeds],
         }
 
@@ -232,8 +235,17 @@ def check_feed(url: str, policy: FetchPolicy) -> Feed:
         poll = poll_feed(url, policy)
     except (FetchError, FeedError) as exc:
         raise FeedProblem(f"{url}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile feed makes go wrong, say so in one line
+        log.warning("feed %s could not be checked", url, exc_info=True)
+        raise FeedProblem(f"{url}: {_one_line(exc)}") from None
     assert poll.feed is not None
     return poll.feed
+
+
+def _one_line(exc: BaseException) -> str:
+    """`TypeName: first line of the message`, for errors nobody anticipated."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 @dataclass
@@ -280,18 +292,44 @@ FEEDS_LEASE = "feed-update"
 LEASE_SECONDS = 120.0  # renewed every third of this while polling; a dead holder's lease lapses after it
 
 
-@contextlib.contextmanager
-def feeds_lease(state: State, *, wait: bool) -> Iterator[bool]:
-    """The right to poll feeds, shared by every process using the same state database (bot replicas on
-    several machines included): yields False at once when another holds it and `wait` is False.
+@dataclass
+class LeaseOutcome:
+    """Whether this process got the feeds lease; if not, who holds it (None if it lapsed meanwhile)."""
 
-    The lease is renewed in a background thread while the holder works, and lapses LEASE_SECONDS after
-    a holder dies, so a crashed replica never blocks polling for long.
+    mine: bool
+    holder: LeaseInfo | None = None
+
+    def __bool__(self) -> bool:
+        return self.mine
+
+
+def _take_lease(state: State, holder: str) -> LeaseOutcome:
+    """Take the feeds lease, or take it over from a holder that provably died on this machine."""
+    if state.try_lease(FEEDS_LEASE, holder, LEASE_SECONDS):
+        return LeaseOutcome(True)
+    info = state.lease_info(FEEDS_LEASE)
+    if info is not None and holder_is_dead(info.holder):
+        if state.take_over_lease(FEEDS_LEASE, info.holder, holder, LEASE_SECONDS):
+            log.warning("took over the feeds lease of %s: that process no longer exists", info.describe())
+            return LeaseOutcome(True)
+        info = state.lease_info(FEEDS_LEASE)
+    return LeaseOutcome(False, info)
+
+
+@contextlib.contextmanager
+def feeds_lease(state: State, *, wait: bool) -> Iterator[LeaseOutcome]:
+    """The right to poll feeds, shared by every process using the same state database (bot replicas on
+    several machines included): yields a false outcome (naming the holder) at once when another holds
+    it and `wait` is False.
+
+    The lease is renewed in a background thread while the holder works. A holder that died on this
+    machine (kill -9, a crash) is recognized by its pid and replaced at once; one on another machine
+    lapses LEASE_SECONDS after it died, so a crashed replica never blocks polling for long.
     """
-    holder = f"{default_holder()}:{threading.get_ident()}"  # threads of one process are distinct holders
-    while not state.try_lease(FEEDS_LEASE, holder, LEASE_SECONDS):
+    holder = process_holder(str(threading.get_ident()))  # threads of one process are distinct holders
+    while not (outcome := _take_lease(state, holder)):
         if not wait:
-            yield False
+            yield outcome
             return
         time.sleep(1.0)
     stop = threading.Event()
@@ -303,7 +341,7 @@ def feeds_lease(state: State, *, wait: bool) -> Iterator[bool]:
     renewer = threading.Thread(target=renew, name="feeds-lease", daemon=True)
     renewer.start()
     try:
-        yield True
+        yield outcome
     finally:
         stop.set()
         renewer.join()
@@ -323,7 +361,7 @@ def update_feeds(
     progress = progress or _no_progress
     with feeds_lease(state, wait=wait) as mine, contextlib.ExitStack() as stack:
         if not mine:
-            return UpdateReport(busy=True, seconds=time.perf_counter() - started)
+            return UpdateReport(busy=True, holder=mine.holder, seconds=time.perf_counter() - started)
         stack.enter_context(feeds_lock(root))
         feeds = state.feeds()
         works = [_Work(FeedStatus(f.url, f.title)) for f in feeds]
@@ -346,13 +384,22 @@ def update_feeds(
 
 
 def _poll(work: _Work, state: State, policy: FetchPolicy, etag: str | None, last_modified: str | None) -> None:
-    """Poll one feed and keep the entries that are new or changed since they were last seen."""
-    status = work.status
+    """Poll one feed and keep the entries that are new or changed since they were last seen; whatever
+    goes wrong fails this feed alone (its status says why) and the other feeds go on."""
     try:
-        poll = poll_feed(status.url, policy, etag=etag, last_modified=last_modified)
+        _poll_feed(work, state, policy, etag, last_modified)
     except (FetchError, FeedError) as exc:
-        status.status, status.error = "failed", str(exc)
-        return
+        work.status.status, work.status.error = "failed", str(exc)
+        work.entries.clear()
+    except Exception as exc:  # noqa: BLE001 - one hostile feed must not stop the others
+        log.warning("feed %s failed", work.status.url, exc_info=True)
+        work.status.status, work.status.error = "failed", _one_line(exc)
+        work.entries.clear()
+
+
+def _poll_feed(work: _Work, state: State, policy: FetchPolicy, etag: str | None, last_modified: str | None) -> None:
+    status = work.status
+    poll = poll_feed(status.url, policy, etag=etag, last_modified=last_modified)
     work.etag, work.last_modified = poll.etag, poll.last_modified
     if poll.not_modified or poll.feed is None:
         status.status = "not modified"
@@ -384,6 +431,14 @@ def _fetch_entry_pages(entries: Sequence[_Entry], policy: FetchPolicy, progress:
 
 def _entry_doc(entry: FeedEntry, feed: Feed, policy: FetchPolicy) -> Document | str:
     """The entry's document, or why neither its page nor the feed's text gave one."""
+    try:
+        return _entry_document(entry, feed, policy)
+    except Exception as exc:  # noqa: BLE001 - one hostile entry fails alone (and is retried next poll)
+        log.warning("entry %s failed", entry.link or entry.id, exc_info=True)
+        return _one_line(exc)
+
+
+def _entry_document(entry: FeedEntry, feed: Feed, policy: FetchPolicy) -> Document | str:
     html: str | bytes | None = None
     page_error = ""
     if entry.link:

@@ -76,6 +76,7 @@ SCHEMA = [
 # Columns added after the first release, for state databases created before them.
 MIGRATIONS = [
     "ALTER TABLE feed_entries ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE leases ADD COLUMN acquired_at REAL",
 ]
 
 
@@ -84,7 +85,8 @@ LEASE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS leases (
         name TEXT PRIMARY KEY,
         holder TEXT NOT NULL,
-        expires_at REAL NOT NULL
+        expires_at REAL NOT NULL,
+        acquired_at REAL
     )""",
 ]
 
@@ -96,6 +98,71 @@ def now_iso() -> str:
 def default_holder() -> str:
     """A lease holder name unique to this process: `host:pid`."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux), so that a pid is only judged in the namespace it belongs to."""
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return ""
+
+
+def process_holder(tag: str = "") -> str:
+    """A holder name that says which process holds a lease: `host:pid:tag:pid-namespace`."""
+    return f"{default_holder()}:{tag}:{_pid_namespace()}"
+
+
+def holder_process(holder: str) -> tuple[str, int] | None:
+    """(host, pid) of a holder named `host:pid[:...]` (see `process_holder`); None for other names."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether `holder` names a process of this host (and PID namespace) that no longer exists.
+
+    False whenever that cannot be proven: another host, another namespace, or a pid that exists (even if
+    it was reused by an unrelated process: its lease then lapses by itself)."""
+    parsed = holder_process(holder)
+    if parsed is None or parsed[0] != socket.gethostname():
+        return False
+    parts = holder.split(":")
+    if len(parts) >= 4 and parts[3] != _pid_namespace():
+        return False
+    try:
+        os.kill(parsed[1], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """Who holds a lease, since when and until when (epoch seconds on the database's clock)."""
+
+    name: str
+    holder: str
+    acquired_at: float | None
+    expires_at: float
+
+    def describe(self) -> str:
+        """`pid 123 on host, since 2025-01-15 09:30:12 UTC` (or the holder's name when not a process)."""
+        parsed = holder_process(self.holder)
+        who = f"pid {parsed[1]} on {parsed[0]}" if parsed else self.holder
+        if self.acquired_at:
+            when = datetime.fromtimestamp(self.acquired_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            who += f", since {when}"
+        return who
+
+    def to_json(self) -> dict[str, object]:
+        parsed = holder_process(self.holder)
+        since = datetime.fromtimestamp(self.acquired_at, UTC).isoformat(timespec="seconds") if self.acquired_at else None
+        return {"holder": self.holder, "host": parsed[0] if parsed else None, "pid": parsed[1] if parsed else None,
+                "since": since}
 
 
 @dataclass(frozen=True)
@@ -148,6 +215,11 @@ class State:
         """'sqlite' or 'postgresql'."""
         return self._db.dialect
 
+    @property
+    def db(self) -> Database:
+        """The database itself, for tables kept by other modules (`index.articles`)."""
+        return self._db
+
     @contextmanager
     def _tx(self) -> Iterator[Database]:
         with self._db.transaction(lock="newsbot-state") as db:
@@ -174,12 +246,37 @@ class State:
         now = self._db.now_expr()
         with self._tx() as db:
             cur = db.execute(
-                f"INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, {now} + ?)"
-                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                f"INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, {now} + ?, {now})"
+                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,"
+                " acquired_at = CASE WHEN leases.holder = excluded.holder"
+                " THEN COALESCE(leases.acquired_at, excluded.acquired_at) ELSE excluded.acquired_at END"
                 f" WHERE leases.holder = excluded.holder OR leases.expires_at <= {now}",
                 (name, holder, float(seconds)),
             )
             return cur.rowcount == 1
+
+    def take_over_lease(self, name: str, old_holder: str, holder: str, seconds: float) -> bool:
+        """Give the lease `name` to `holder` if `old_holder` still holds it (for a holder known to be dead);
+        True if `holder` now holds it. Atomic: of several processes taking over, one wins."""
+        now = self._db.now_expr()
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE leases SET holder = ?, expires_at = {now} + ?, acquired_at = {now}"
+                " WHERE name = ? AND holder = ?",
+                (holder, float(seconds), name, old_holder),
+            )
+            return cur.rowcount == 1
+
+    def lease_info(self, name: str) -> LeaseInfo | None:
+        """Who holds the lease `name` now, since when and until when (None if nobody or it expired)."""
+        rows = self._query(
+            "SELECT holder, acquired_at, expires_at FROM leases WHERE name = ?"
+            f" AND expires_at > {self._db.now_expr()}", (name,)
+        )
+        if not rows:
+            return None
+        holder, acquired, expires = rows[0]
+        return LeaseInfo(name, str(holder), None if acquired is None else float(acquired), float(expires))
 
     def release_lease(self, name: str, holder: str) -> bool:
         """Give the lease up early; False if `holder` did not hold it (any more)."""
@@ -260,6 +357,25 @@ class State:
                 " seen_at = excluded.seen_at, fingerprint = excluded.fingerprint",
                 [(feed_url, entry_id, doc_id, now_iso(), fp) for entry_id, doc_id, fp in entries],
             )
+
+    def forget_entries_not_in(self, doc_ids: set[str]) -> dict[str, int]:
+        """Forget the seen entries whose article is not among `doc_ids` (lost with a damaged index), so the
+        next poll fetches them again: their feeds lose their validators and their indexed counts shrink.
+        Returns feed URL -> entries forgotten."""
+        rows = self._query("SELECT feed_url, entry_id, doc_id FROM feed_entries")
+        lost = [(f, e) for f, e, d in rows if d and d not in doc_ids]
+        counts: dict[str, int] = {}
+        for feed_url, _ in lost:
+            counts[feed_url] = counts.get(feed_url, 0) + 1
+        with self._tx() as db:
+            db.executemany("DELETE FROM feed_entries WHERE feed_url = ? AND entry_id = ?", lost)
+            for feed_url, n in counts.items():
+                db.execute(
+                    "UPDATE feeds SET etag = NULL, last_modified = NULL,"
+                    " entries_indexed = CASE WHEN entries_indexed > ? THEN entries_indexed - ? ELSE 0 END"
+                    " WHERE url = ?", (n, n, feed_url),
+                )
+        return counts
 
     def mark_entries(self, feed_url: str, entries: Sequence[tuple[str, str]]) -> None:
         """Remember (entry_id, doc_id) pairs as indexed, so the next poll skips them."""

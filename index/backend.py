@@ -33,9 +33,11 @@ from index.store import (
     GenerationWriter,
     Layout,
     Manifest,
+    article_origins,
     current_manifest,
     fetched_documents,
     open_current,
+    stored_documents,
     write_lock,
 )
 from index.vector_index import EXACT_MAX
@@ -128,6 +130,10 @@ class StoreBackend(Protocol):
 
     def fetched_documents(self) -> list[Document]: ...
 
+    def article_origins(self, ids: Sequence[str] | None = None) -> dict[str, str] | None: ...
+
+    def stored_documents(self, ids: Sequence[str]) -> list[Document]: ...
+
     def reader(self, expect_model: str | None = None, previous: Any = None) -> StoreReader: ...
 
     def write_lock(self, on_wait: Callable[[], None] | None = None) -> contextlib.AbstractContextManager[None]: ...
@@ -176,6 +182,15 @@ class EmbeddedBackend:
 
     def fetched_documents(self) -> list[Document]:
         return fetched_documents(self.layout)
+
+    def article_origins(self, ids: Sequence[str] | None = None) -> dict[str, str] | None:
+        """id -> origin of the live generation's articles (only `ids`, if given); None when there is no
+        live generation or it cannot be read."""
+        return article_origins(self.layout, ids)
+
+    def stored_documents(self, ids: Sequence[str]) -> list[Document]:
+        """The live generation's articles with these ids, bodies included."""
+        return stored_documents(self.layout, ids)
 
     def reader(self, expect_model: str | None = None, previous: GenerationReader | None = None) -> GenerationReader:
         return open_current(self.layout, expect_model=expect_model, previous=previous,

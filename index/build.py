@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.articles import ArticleStore
 from index.backend import StoreBackend, StoreWriter, as_backend
 from index.chunking import Chunk, chunk_document
 from index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
@@ -22,6 +23,7 @@ from index.documents import Document, canonical_url
 from index.embedding import Embedder
 from index.faults import checkpoint
 from index.loaders import LoadError
+from index.rebuild import describe, kept_summary, plan_rebuild
 from index.store import (
     COMPACT_RATIO,
     IndexMismatch,
@@ -54,7 +56,12 @@ class BuildReport:
     errors: list[LoadError] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
-    carried: int = 0  # web articles a full build kept from the previous generation
+    carried: int = 0  # articles a full build kept from the previous index (added files, fetched articles)
+    kept: dict[str, list[str]] = field(default_factory=dict)  # full builds: kind -> ids (index.rebuild)
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # full builds: reason -> ids (index.rebuild)
+    live_unreadable: bool = False  # full builds: the previous index could not be read (damaged)
+    notes: list[str] = field(default_factory=list)  # what was repaired, renamed or recovered
+    removed_ids: list[str] = field(default_factory=list)  # updates: ids of the removed articles
     compacted: bool = False  # whether an update rewrote the FAISS snapshot
     # per input article id: "new", "updated", "unchanged", "duplicate" or "failed" (updates only)
     outcomes: dict[str, str] = field(default_factory=dict)
@@ -66,14 +73,24 @@ class BuildReport:
             parts.append(
                 f"{self.added} new, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed"
             )
-        if self.carried:
+        kept = kept_summary(self.kept)
+        if kept:
+            parts.append(kept)
+        elif self.carried:
             parts.append(f"{self.carried} web articles kept")
+        dropped = sum(len(v) for v in self.dropped.values())
+        if dropped:
+            parts.append(f"{dropped} dropped")
         parts.append(f"{self.embedded} passages embedded, {self.reused} from cache")
         if self.duplicates:
             parts.append(f"{len(self.duplicates)} duplicates merged")
         if self.errors:
             parts.append(f"{len(self.errors)} failed")
         return "; ".join(parts) + f" ({self.seconds:.1f} s)"
+
+    def carry_lines(self) -> list[str]:
+        """What a full build kept and dropped, one line per kind (`kept 2 added files (re-read ...): a, b`)."""
+        return describe(self.kept, self.dropped)
 
 
 @dataclass(frozen=True)
@@ -200,23 +217,34 @@ def build_index(
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
     keep_fetched: bool = False,
+    keep_added: bool = False,
+    articles: ArticleStore | None = None,
 ) -> BuildReport:
     """Index `docs` into a new generation of the store (`root`: an index folder or a backend), make it live.
 
-    keep_fetched: also carry over the live generation's web articles (pages and feed entries, whose
-    origin is an http(s) URL and which no file can reproduce), unless `docs` has an article of that id.
+    Besides `docs`, the rebuild carries over (see `index.rebuild`) what no file of `docs` can reproduce:
+    keep_fetched: the web articles (pages and feed entries); keep_added: the articles added from files
+    with `newsbot add`, re-read from their files (both known from `articles`, the article store, which
+    also stands in for a live index that cannot be read). `report.kept` / `report.dropped` say what was
+    kept and what was dropped, and why. Once the new generation is live, the article store is updated.
     """
     started = time.perf_counter()
     backend = as_backend(root)
     report = BuildReport(errors=list(load_errors))
     with backend.write_lock(on_wait):
         backend.remove_stale_generations()
-        if keep_fetched:
-            ids = {d.id for d in docs}
-            carried = [d for d in backend.fetched_documents() if d.id not in ids]
-            report.carried = len(carried)
-            docs = [*docs, *carried]
-        manifest = _write_generation(backend, docs, embedder, opts, report, progress)
+        plan = plan_rebuild(backend, docs, articles, keep_fetched=keep_fetched, keep_added=keep_added)
+        report.carried = len(plan.docs)
+        report.kept = {k: v for k, v in plan.kept.items() if v}
+        report.dropped = {k: v for k, v in plan.dropped.items() if v}
+        report.live_unreadable = plan.live_unreadable
+        report.notes += plan.notes
+        manifest = _write_generation(backend, [*docs, *plan.docs], embedder, opts, report, progress)
+        if articles is not None:
+            checkpoint("build-before-article-store")  # the new generation is live, the store not updated
+            written = [d for d in plan.docs if report.outcomes.get(d.id) == "new"]
+            articles.record(written)
+            articles.forget([*plan.forget, *(d.id for d in plan.docs if report.outcomes.get(d.id) != "new")])
     report.generation = manifest.generation
     report.documents = manifest.documents
     report.chunks = manifest.chunks
@@ -226,9 +254,11 @@ def build_index(
 
 def _write_generation(
     backend: StoreBackend, docs: Sequence[Document], embedder: Embedder, opts: BuildOptions, report: BuildReport,
-    progress: Progress,
+    progress: Progress, before_commit: Callable[[list[Document]], None] | None = None,
 ) -> Manifest:
-    """Write `docs` into a new generation and make it live (call holding the write lock)."""
+    """Write `docs` into a new generation and make it live (call holding the write lock).
+
+    before_commit(written documents): called once every article is written, before the commit."""
     near = DedupIndex()
     unique = dedupe(docs, report, near)
     pairs = _chunk_all(unique, opts, report, progress)
@@ -254,6 +284,8 @@ def _write_generation(
             progress("writing", i, len(pairs))
             if i == len(pairs) // 2:
                 checkpoint("build-half-written")
+        if before_commit is not None:
+            before_commit([doc for doc, _ in pairs])
         manifest = writer.commit()
     except BaseException:
         writer.abort()
@@ -276,6 +308,7 @@ def update_index(
     on_wait: Callable[[], None] | None = None,
     compact_ratio: float = COMPACT_RATIO,
     near_threshold: float = NEAR_DUPLICATE,
+    articles: ArticleStore | None = None,
 ) -> BuildReport:
     """Add, replace or remove articles in the live generation, atomically (one SQLite transaction).
 
@@ -284,19 +317,31 @@ def update_index(
     near-duplicate (similarity >= `near_threshold`) of another stored article is not indexed again; its
     outlet is recorded on the stored one. `remove_ids` are article ids or URLs. Without an index yet, the
     articles become its first generation.
+
+    articles: the article store that keeps a copy of every article an update writes (or finds
+    unchanged), recorded just before the index commits, so that rebuilds keep them (`index.rebuild`);
+    removed articles are forgotten there after the commit.
     """
     started = time.perf_counter()
     backend = as_backend(root, compact_ratio=compact_ratio)
     report = BuildReport(errors=list(load_errors))
+    record = None
+    if articles is not None:
+        def record(written: list[Document]) -> None:
+            unchanged = [d for d in docs if report.outcomes.get(d.id) == "unchanged"]
+            articles.record([*written, *unchanged])
+
     with backend.write_lock(on_wait):
         if backend.current_generation() is None:
             report.errors += [LoadError(ref, "no article with this id in the index") for ref in remove_ids]
-            manifest = _write_generation(backend, docs, embedder, opts, report, progress)
+            manifest = _write_generation(backend, docs, embedder, opts, report, progress, record)
             report.added = list(report.outcomes.values()).count("new")
         else:
             manifest = _update_locked(
-                backend, docs, embedder, opts, report, progress, remove_ids, near_threshold
+                backend, docs, embedder, opts, report, progress, remove_ids, near_threshold, record
             )
+        if articles is not None and report.removed_ids:
+            articles.forget(report.removed_ids)
     report.generation = manifest.generation
     report.documents = manifest.documents
     report.chunks = manifest.chunks
@@ -307,6 +352,7 @@ def update_index(
 def _update_locked(
     backend: StoreBackend, docs: Sequence[Document], embedder: Embedder, opts: BuildOptions, report: BuildReport,
     progress: Progress, remove_ids: Sequence[str], near_threshold: float,
+    record: Callable[[list[Document]], None] | None = None,
 ) -> Manifest:
     """The body of `update_index` for an existing index (call holding the write lock)."""
     manifest = backend.current_manifest()
@@ -329,6 +375,8 @@ def _update_locked(
             cache.close()
         checkpoint("update-embedded")
         _write_all(writer, todo, pairs, vectors, near, report, progress)
+        if record is not None:
+            record([doc for doc, _ in pairs])
         if writer.changed:
             manifest = writer.commit()
             report.compacted = writer.compacted
@@ -348,6 +396,7 @@ def _remove_all(writer: StoreWriter, refs: Sequence[str], report: BuildReport) -
             doc_id = writer.find_by_url(ref) or ref
         if writer.remove(doc_id):
             report.removed += 1
+            report.removed_ids.append(doc_id)
         else:
             report.errors.append(LoadError(ref, "no article with this id in the index"))
 

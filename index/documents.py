@@ -32,6 +32,19 @@ class Document:
     origin: str = ""  # where it was loaded from: a file path or the fetched URL
     also_reported_by: tuple[str, ...] = field(default=())  # outlets whose copies were merged into this one
 
+    def __post_init__(self) -> None:
+        # The last line of defence against text no encoder accepts (a lone surrogate from a JSON or YAML
+        # escape, or an HTML/XML character reference): loaders repair and report it first; anything that
+        # still gets here is repaired, so hashing, SQLite and the tokenizer never fail on one article.
+        for name in ("id", "title", "body", "source", "url", "author", "origin"):
+            value = getattr(self, name)
+            if isinstance(value, str) and _SURROGATE.search(value):
+                object.__setattr__(self, name, repair_text(value))
+        for name in ("tags", "also_reported_by"):
+            values = getattr(self, name)
+            if any(isinstance(v, str) and _SURROGATE.search(v) for v in values):
+                object.__setattr__(self, name, tuple(repair_text(v) for v in values))
+
     def content_hash(self) -> str:
         """sha256 of the normalized title and body: equal for byte-different copies of the same text."""
         text = normalize_text(self.title) + "\n" + normalize_text(self.body)
@@ -42,6 +55,17 @@ class Document:
 
 
 _WS = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_text(text: str) -> str:
+    """`text` with every lone surrogate (which UTF-8 cannot encode) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def bad_characters(text: str) -> int:
+    """How many characters of `text` UTF-8 cannot encode (lone surrogates)."""
+    return len(_SURROGATE.findall(text))
 
 
 def normalize_text(text: str) -> str:
@@ -52,9 +76,10 @@ def normalize_text(text: str) -> str:
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
-def slugify(text: str, max_len: int = 80) -> str:
+def slugify(text: str, max_len: int = 80, fallback: str = "article") -> str:
+    """ASCII letters and digits of `text` joined by `-`; `fallback` when there are none."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return _SLUG.sub("-", text).strip("-")[:max_len].strip("-") or "article"
+    return _SLUG.sub("-", text).strip("-")[:max_len].strip("-") or fallback
 
 
 _TRACKING_PARAMS = re.compile(r"^(utm_|fbclid$|gclid$|mc_cid$|mc_eid$|ref$|ref_src$|cmpid$|ito$)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -82,9 +83,23 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Fee
         raise FeedError("not a feed: the body is empty")
     # Without a Content-Type feedparser flags every document as NonXMLContentType; assume XML.
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    body, repaired = _repair_references(body)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except Exception as exc:  # noqa: BLE001 - a hostile feed must fail alone, whatever the parser raises
+        raise FeedError(f"malformed feed: {type(exc).__name__}: {_first_line(exc)}") from None
     problem = _bozo_message(parsed) if parsed.get("bozo") else ""
-    entries = [e for e in (_entry(raw, url) for raw in parsed.get("entries") or []) if e is not None]
+    entries = []
+    for i, raw in enumerate(parsed.get("entries") or [], 1):
+        try:
+            entry = _entry(raw, url)
+        except Exception as exc:  # noqa: BLE001 - one broken entry is skipped, the others are read
+            log.warning("feed %s: entry %d skipped (%s: %s)", url, i, type(exc).__name__, _first_line(exc))
+            continue
+        if entry is not None:
+            entries.append(entry)
+    if repaired:
+        log.warning("feed %s: %d invalid character references replaced with U+FFFD", url, repaired)
     if not entries:
         if not parsed.get("version"):
             if problem and _looks_like_xml(body):
@@ -255,6 +270,32 @@ def _bozo_message(parsed: Any) -> str:
         return f"{exc.getMessage()} at line {exc.getLineNumber()}, column {exc.getColumnNumber()}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# Numeric character references to code points no text can hold: surrogates (&#xD800;) and values past
+# U+10FFFF. feedparser turns them into characters that then fail to encode (or raises outright).
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+
+
+def _repair_references(body: bytes) -> tuple[bytes, int]:
+    """`body` with every character reference to a surrogate or an out-of-range code point replaced by
+    `&#xFFFD;`, and how many there were."""
+    count = 0
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        value = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+            count += 1
+            return b"&#xFFFD;"
+        return match.group(0)
+
+    return _CHAR_REF.sub(fix, body), count
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 def _looks_like_xml(body: bytes) -> bool:

@@ -9,6 +9,7 @@ body` (`tags` also accepted); a `.json` file holds one such object or a list of 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from index.documents import Document, id_from_url, parse_date, slugify
+from index.documents import Document, bad_characters, id_from_url, parse_date, slugify
 
 MARKDOWN = {".md", ".markdown"}
 TEXT = {".txt", ".text"}
@@ -43,6 +44,7 @@ class LoadResult:
     documents: list[Document] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files that are not articles (README, .png, ...)
+    notes: list[LoadError] = field(default_factory=list)  # what was repaired or renamed, and where
 
 
 class ArticleError(ValueError):
@@ -64,6 +66,7 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     result = LoadResult()
+    named: dict[str, Path] = {}  # ids taken from file names -> the file that has it
     for path in iter_files(paths):
         if not path.exists():
             result.errors.append(LoadError(str(path), "no such file or folder"))
@@ -74,14 +77,44 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             continue
         try:
             if suffix in JSONL:
-                docs, errors = load_jsonl(path)
+                docs, errors = load_jsonl(path, result.notes)
                 result.documents.extend(docs)
                 result.errors.extend(errors)
             else:
-                result.documents.extend(load_file(path))
+                result.documents.extend(_own_name_id(d, path, named, result.notes) for d in load_file(path, result.notes))
         except (ArticleError, OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
             result.errors.append(LoadError(str(path), _reason(exc)))
     return result
+
+
+def file_id(path: Path) -> str:
+    """The id an article without `id:` (or URL) gets from its file name: the slug of the name, or, for a
+    name with no ASCII letters or digits (`新闻.md`), `article-` and a hash of the name."""
+    return slugify(path.stem, fallback="") or _hashed_id(path.stem)
+
+
+def _hashed_id(name: str) -> str:
+    """`article-` and a hash of `name`: the id of a name without ASCII letters or digits (`新闻`)."""
+    return "article-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def unique_file_id(path: Path) -> str:
+    """The id for a file whose name id is already another file's: the name id and a hash of the path."""
+    digest = hashlib.sha1(str(path.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{file_id(path)}-{digest}"
+
+
+def _own_name_id(doc: Document, path: Path, named: dict[str, Path], notes: list[LoadError]) -> Document:
+    """Two files whose names give the same id (`a/brief.md`, `b/brief.md`) keep two articles: the second
+    one's id gets a hash of its path, and a note says so."""
+    if doc.id != file_id(path):
+        return doc
+    first = named.setdefault(doc.id, path)
+    if first == path:
+        return doc
+    new_id = unique_file_id(path)
+    notes.append(LoadError(str(path), f"id {doc.id!r} is already {first}'s; indexed as {new_id!r}"))
+    return doc.with_(id=new_id)
 
 
 def _reason(exc: Exception) -> str:
@@ -96,13 +129,15 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def load_file(path: Path) -> list[Document]:
+def load_file(path: Path, notes: list[LoadError] | None = None) -> list[Document]:
     """Documents in one non-JSONL file (raises ArticleError and friends on failure)."""
     suffix = path.suffix.lower()
     if suffix in MARKDOWN:
-        return [parse_markdown(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem)]
+        return [parse_markdown(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem,
+                               default_id=file_id(path), notes=notes)]
     if suffix in TEXT:
-        return [parse_text(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem)]
+        return [parse_text(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem,
+                           default_id=file_id(path), notes=notes)]
     if suffix in HTML:
         from index.html import document_from_html
 
@@ -110,19 +145,19 @@ def load_file(path: Path) -> list[Document]:
             doc = document_from_html(path.read_bytes(), origin=str(path), fallback_title=path.stem)
         except ValueError as exc:
             raise ArticleError(str(exc)) from None
-        return [doc if doc.id.startswith("url-") else doc.with_(id=slugify(path.stem))]
+        return [doc if doc.id.startswith("url-") else doc.with_(id=file_id(path))]
     if suffix in JSON:
         data = json.loads(path.read_text(encoding="utf-8"))
         records = data if isinstance(data, list) else [data]
         docs = []
         for i, record in enumerate(records):
             where = f"{path}[{i}]" if isinstance(data, list) else str(path)
-            docs.append(document_from_record(record, origin=where))
+            docs.append(document_from_record(record, origin=where, notes=notes))
         return docs
     raise ArticleError(f"unsupported file type {suffix!r}")
 
 
-def load_jsonl(path: Path) -> tuple[list[Document], list[LoadError]]:
+def load_jsonl(path: Path, notes: list[LoadError] | None = None) -> tuple[list[Document], list[LoadError]]:
     docs, errors = [], []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -130,7 +165,7 @@ def load_jsonl(path: Path) -> tuple[list[Document], list[LoadError]]:
                 continue
             where = f"{path}:{lineno}"
             try:
-                docs.append(document_from_record(json.loads(line), origin=where))
+                docs.append(document_from_record(json.loads(line), origin=where, notes=notes))
             except json.JSONDecodeError as exc:
                 errors.append(LoadError(where, f"invalid JSON: {exc.msg}"))
             except ArticleError as exc:
@@ -138,10 +173,19 @@ def load_jsonl(path: Path) -> tuple[list[Document], list[LoadError]]:
     return docs, errors
 
 
-def document_from_record(record: Any, *, origin: str, default_id: str = "") -> Document:
-    """A Document from a MultiHop-RAG style mapping (also the shape of Markdown front matter)."""
+def document_from_record(
+    record: Any, *, origin: str, default_id: str = "", notes: list[LoadError] | None = None
+) -> Document:
+    """A Document from a MultiHop-RAG style mapping (also the shape of Markdown front matter).
+
+    Text UTF-8 cannot encode (a lone surrogate such as JSON's `"\\ud800"`) is replaced by U+FFFD, and a
+    note for `notes` says where."""
     if not isinstance(record, dict):
         raise ArticleError(f"expected an object with title and body, got {type(record).__name__}")
+    bad = _count_bad(record)
+    if bad and notes is not None:
+        notes.append(LoadError(origin, f"repaired: {bad} invalid character{'s' if bad > 1 else ''} "
+                                       "(lone surrogates) replaced with U+FFFD"))
     body = record.get("body", record.get("text", record.get("content")))
     if not isinstance(body, str) or not body.strip():
         raise ArticleError("article has no body text")
@@ -160,8 +204,8 @@ def document_from_record(record: Any, *, origin: str, default_id: str = "") -> D
     if isinstance(category, str) and category and category not in tags:
         tags = [*tags, category]
     doc_id = str(record.get("id") or "").strip() or (id_from_url(url) if url else default_id)
-    if not doc_id:
-        doc_id = slugify(title) if title else ""
+    if not doc_id and title:
+        doc_id = slugify(title, fallback="") or _hashed_id(title)
     if not doc_id:
         raise ArticleError("article has no id, url or title to identify it")
     return Document(
@@ -183,7 +227,20 @@ _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 
 
-def parse_markdown(text: str, *, origin: str, stem: str) -> Document:
+def _count_bad(value: Any) -> int:
+    """Characters UTF-8 cannot encode in the strings of a record (keys, values, lists, nested)."""
+    if isinstance(value, str):
+        return bad_characters(value)
+    if isinstance(value, dict):
+        return sum(_count_bad(k) + _count_bad(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_count_bad(v) for v in value)
+    return 0
+
+
+def parse_markdown(
+    text: str, *, origin: str, stem: str, default_id: str = "", notes: list[LoadError] | None = None
+) -> Document:
     text = text.lstrip("\ufeff")
     meta: dict[str, Any] = {}
     match = _FRONT_MATTER.match(text)
@@ -205,10 +262,12 @@ def parse_markdown(text: str, *, origin: str, stem: str) -> Document:
     body = _MD_EMPHASIS.sub(lambda m: m.group(2), body)
     record = {**meta, "body": body}
     record.setdefault("title", stem.replace("-", " ").replace("_", " "))
-    return document_from_record(record, origin=origin, default_id=slugify(stem))
+    return document_from_record(record, origin=origin, default_id=default_id or slugify(stem), notes=notes)
 
 
-def parse_text(text: str, *, origin: str, stem: str) -> Document:
+def parse_text(
+    text: str, *, origin: str, stem: str, default_id: str = "", notes: list[LoadError] | None = None
+) -> Document:
     """Plain text: the first non-empty line is the title, the rest the body."""
     lines = text.lstrip("\ufeff").strip().splitlines()
     if not lines:
@@ -217,4 +276,5 @@ def parse_text(text: str, *, origin: str, stem: str) -> Document:
     body = "\n".join(lines[1:]).strip()
     if not body:
         raise ArticleError("file has a title line but no body text")
-    return document_from_record({"title": title, "body": body}, origin=origin, default_id=slugify(stem))
+    return document_from_record({"title": title, "body": body}, origin=origin, default_id=default_id or slugify(stem),
+                                notes=notes)

@@ -495,6 +495,40 @@ class MilvusStore:
         )
         return [_document_from_row(r) for r in rows]
 
+    def article_origins(self, ids: Sequence[str] | None = None) -> dict[str, str] | None:
+        """id -> origin of the live generation's articles (only `ids`, if given); None when there is no
+        live generation or its rows cannot be read."""
+        try:
+            name = self.current_generation()
+            if name is None:
+                return None
+            if ids is None:
+                rows = self.db.query("SELECT id, origin FROM store_documents WHERE generation = ?", (name,))
+            else:
+                rows = []
+                for start in range(0, len(ids), 500):
+                    part = list(ids[start:start + 500])
+                    rows += self.db.query(
+                        f"SELECT id, origin FROM store_documents WHERE generation = ? AND id IN ({_in(len(part))})",
+                        (name, *part),
+                    )
+        except Exception:  # noqa: BLE001 - a damaged database: the rebuild relies on the article store
+            log.warning("could not read the live generation's articles", exc_info=True)
+            return None
+        return {str(i): str(o) for i, o in rows}
+
+    def stored_documents(self, ids: Sequence[str]) -> list[Document]:
+        """The live generation's articles with these ids, bodies included."""
+        name = self.current_generation()
+        out: list[Document] = []
+        for start in range(0, len(ids), 500) if name else ():
+            part = list(ids[start:start + 500])
+            out += [_document_from_row(r) for r in self.db.query(
+                f"SELECT {_DOC_COLUMNS} FROM store_documents WHERE generation = ? AND id IN ({_in(len(part))})"
+                " ORDER BY added_at, id", (name, *part),
+            )]
+        return out
+
     def delete_garbage(self, name: str) -> int:
         """Delete from Milvus the passages that committed updates replaced; returns how many."""
         with self._garbage_lock:

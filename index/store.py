@@ -1140,6 +1140,59 @@ def fetched_documents(layout: Layout) -> list[Document]:
     return [_document_from_row(r) for r in rows]
 
 
+def _live_db(layout: Layout) -> Path | None:
+    name = layout.current_generation()
+    db = layout.generation_dir(name) / "index.sqlite" if name else None
+    return db if db is not None and db.exists() else None
+
+
+def article_origins(layout: Layout, ids: Sequence[str] | None = None) -> dict[str, str] | None:
+    """id -> origin of the live generation's articles (only `ids`, when given); None when there is no
+    live generation or it cannot be read (a rebuild then relies on the article store)."""
+    db = _live_db(layout)
+    if db is None:
+        return None
+    try:
+        conn = connect(db)
+        try:
+            if ids is None:
+                rows = conn.execute("SELECT id, origin FROM documents").fetchall()
+            else:
+                rows = []
+                for start in range(0, len(ids), 500):
+                    part = list(ids[start:start + 500])
+                    rows += conn.execute(
+                        f"SELECT id, origin FROM documents WHERE id IN ({','.join('?' * len(part))})", part
+                    ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
+    return {str(i): str(o) for i, o in rows}
+
+
+def stored_documents(layout: Layout, ids: Sequence[str]) -> list[Document]:
+    """The live generation's articles with these ids, bodies included ([] if it cannot be read)."""
+    db = _live_db(layout)
+    if db is None or not ids:
+        return []
+    out: list[Document] = []
+    try:
+        conn = connect(db)
+        try:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start:start + 500])
+                out += [_document_from_row(r) for r in conn.execute(
+                    "SELECT id, title, body, source, url, published_at, author, tags, origin, also_reported_by "
+                    f"FROM documents WHERE id IN ({','.join('?' * len(part))}) ORDER BY added_at, id", part
+                ).fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return []
+    return out
+
+
 def open_current(
     layout: Layout, expect_model: str | None = None, previous: GenerationReader | None = None,
     keyword_cache_postings: int = TERM_CACHE_POSTINGS,

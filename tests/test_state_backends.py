@@ -225,3 +225,74 @@ def test_settings_choose_the_backend(target: str, tmp_path: Path) -> None:
     default = State.for_settings(make_settings(tmp_path / "idx2"))
     assert default.backend == "sqlite" and default.path == tmp_path / "idx2" / "state.sqlite"
     default.close()
+
+
+DEAD_HOLDER = r"""
+import sys, time
+from bot.state import State, process_holder
+
+state = State(sys.argv[1])
+assert state.try_lease("feed-update", process_holder("worker"), float(sys.argv[2]))
+print(process_holder("worker"), flush=True)
+time.sleep(60)
+"""
+
+
+def test_lease_says_who_and_since_when_and_a_dead_holder_is_replaced_at_once(target: str) -> None:
+    from bot.state import holder_is_dead, process_holder
+
+    state = State(target)
+    assert state.try_lease("job", "someone-else.example:123:t:4026531836", 30)
+    first = state.lease_info("job")
+    assert first is not None and first.acquired_at and first.expires_at > first.acquired_at
+    time.sleep(0.05)
+    assert state.try_lease("job", "someone-else.example:123:t:4026531836", 30)  # a renewal keeps "since"
+    assert state.lease_info("job").acquired_at == first.acquired_at
+    assert "pid 123 on someone-else.example, since " in first.describe()
+    assert not holder_is_dead("someone-else.example:123:t:4026531836")  # another host: cannot tell
+    assert not holder_is_dead(process_holder("me"))  # this very process
+
+    proc = _spawn(DEAD_HOLDER, target, "120")  # a lease that would block for two minutes
+    try:
+        assert proc.stdout is not None
+        holder = proc.stdout.readline().strip()
+        assert not holder_is_dead(holder)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        info = state.lease_info("feed-update")
+        assert info is not None and info.holder == holder and f"pid {proc.pid} on " in info.describe()
+        assert holder_is_dead(holder)
+        assert state.take_over_lease("feed-update", holder, "survivor", 30)
+        assert not state.take_over_lease("feed-update", holder, "another", 30)  # one taker wins
+        assert state.lease_holder("feed-update") == "survivor"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    state.close()
+
+
+def test_article_store_and_lost_feed_entries(target: str) -> None:
+    from index.articles import ArticleStore
+    from index.documents import Document
+
+    state = State(target)
+    store = ArticleStore(state.db)
+    web = Document(id="url-1", title="T", body="B", url="https://a.example/1", origin="https://a.example/1")
+    local = Document(id="f", title="F", body="x", origin="today/f.jsonl:3", tags=("a",))
+    assert store.record([web, local]) == 2
+    store.record([local.with_(body="y")])
+    kept = {a.doc.id: a for a in store.articles()}
+    assert kept["url-1"].kind == "web" and kept["url-1"].path == ""
+    assert kept["f"].kind == "file" and kept["f"].path == str(Path("today/f.jsonl").absolute())
+    assert kept["f"].doc.body == "y" and kept["f"].doc.tags == ("a",) and store.count() == 2
+    store.forget(["url-1"])
+    assert list(store.get_many(["url-1", "f"])) == ["f"]
+
+    state.add_feed("https://a.example/feed")
+    state.record_poll("https://a.example/feed", status="ok", etag='"e"', indexed=3)
+    state.mark_seen("https://a.example/feed", [("e1", "d1", "x"), ("e2", "d2", "y"), ("e3", "d3", "z")])
+    assert state.forget_entries_not_in({"d1"}) == {"https://a.example/feed": 2}
+    feed = state.feed("https://a.example/feed")
+    assert feed.etag is None and feed.entries_indexed == 1
+    assert state.seen_entries("https://a.example/feed") == {"e1"}
+    state.close()

@@ -146,7 +146,9 @@ class AdminCog(commands.Cog):
                 await _quiet_edit(status, content=f"Rebuild failed ({exc}); the previous index is still in use.")
                 return
             started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            await _quiet_edit(status, content=f"Rebuilt at {started}: {report.summary()}.")
+            details = "".join(f"\n• {line}" for line in [*report.carry_lines(), *report.notes])
+            text = f"Rebuilt at {started}: {report.summary()}.{details}"
+            await _quiet_edit(status, content=text if len(text) <= 2000 else text[:1999] + "…")
         finally:
             self._reindexing = False
 
