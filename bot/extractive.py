@@ -41,8 +41,7 @@ TermWeights = Callable[[Sequence[str]], dict[str, float]]
 class ScoreWeights:
     """How a candidate's relevance is made up (see `score_candidates`); tuned on the benchmarks."""
 
-    alone: float = 0.45  # cosine of the sentence and the question
-    context: float = 0.55  # cosine of "title: sentence" and the question
+    context: float = 0.9  # cosine of "title: sentence" and the question (the sentence alone adds nothing)
     lexical: float = 0.15  # share of the question's idf-weighted words in the sentence
     cue: float = 0.10  # the sentence has what the question kind asks for
     article_rank: float = 0.05  # the article's rank in the search results
@@ -62,8 +61,8 @@ class ExtractiveOptions:
     max_words: int = 120  # length budget of the answer (the lead is always kept whole)
     min_relevance: float = 0.35  # best passage cosine below this (with weak keyword support) = not found
     passages: int = 10  # how many top hits sentences are drawn from
-    redundancy: float = 0.82  # a sentence this similar (cosine) to one already chosen is skipped ...
-    merge_similarity: float = 0.88  # ... and one this similar from another article adds its citation
+    redundancy: float = 0.5  # a sentence sharing this share of its words with one already chosen is skipped
+    merge_similarity: float = 0.6  # ... and one this close from another article adds its citation instead
     lead_margin: float = 0.04  # a lead from a lower-ranked article must beat the top article's by this
     min_key_share: float = 0.2  # the lead must carry this share of the question's weighted key words
     score: ScoreWeights = field(default_factory=ScoreWeights)
@@ -207,8 +206,7 @@ def is_vague(text: str) -> bool:
 class Scored:
     cands: list[Candidate]
     scores: np.ndarray  # (n,) relevance to the whole question
-    vectors: np.ndarray  # (n, dim) unit vectors of the candidates' own text
-    context_vectors: np.ndarray  # (n, dim) unit vectors of "title: text"
+    vectors: np.ndarray  # (n, dim) unit vectors of "title: text"
     terms: list[set[str]] = field(default_factory=list)  # stemmed words of each candidate
     weights: ScoreWeights = field(default_factory=lambda: ScoreWeights())
     question_weights: dict[str, float] = field(default_factory=dict)  # stemmed question word -> idf
@@ -249,8 +247,8 @@ def score_candidates(
     "Tesla delivered 1.64 million cars, its second annual decline")."""
     w = w or ScoreWeights()
     n = len(cands)
-    vectors = embedder.encode([c.text for c in cands] + [f"{c.hit.title}: {c.text}" for c in cands])
-    alone, in_context = vectors[:n] @ question_vector, vectors[n:] @ question_vector
+    vectors = embedder.encode([f"{c.hit.title}: {c.text}" for c in cands])  # a sentence says more in context
+    in_context = vectors @ question_vector
     terms = [term_set(c.text) for c in cands]
     n_docs = max(1, max((c.doc_rank for c in cands), default=0) + 1)
     base = np.zeros(n, dtype=np.float32)
@@ -265,13 +263,13 @@ def score_candidates(
             if c.doc_id not in about:
                 about[c.doc_id] = _share(weights, set(title)) if weights else 0.0
             echo = about[c.doc_id] * (len(title & _echo_terms(c.text)) / len(title) if title else 0.0)
-        base[i] = (w.alone * float(alone[i]) + w.context * float(in_context[i]) + w.lexical * overlap + prior
+        base[i] = (w.context * float(in_context[i]) + w.lexical * overlap + prior
                    + boost + w.year * _year_fit(c, plan.year) + w.title_echo * echo)
     scores = base.copy()
     for i in range(1, n):
         if cands[i - 1].hit is cands[i].hit and cands[i - 1].end <= cands[i].start:
             scores[i] += w.previous * max(0.0, float(base[i - 1] - base[i]))
-    return Scored(cands, scores, vectors[:n], vectors[n:], terms, w, weights)
+    return Scored(cands, scores, vectors, terms, w, weights)
 
 
 _YEARS = re.compile(r"(?<![\w$€£¥.-])((?:19|20)\d{2})(?![\w-])")
@@ -587,11 +585,18 @@ class Picker:
         return sum(len(self.scored.cands[i].text.split()) for i in self.chosen)
 
     def _similar(self, i: int) -> tuple[int | None, float]:
+        """The chosen sentence sharing the largest share of words with candidate i (Jaccard), and that share."""
         if not self.chosen:
             return None, 0.0
-        sims = self.scored.vectors[self.chosen] @ self.scored.vectors[i]
-        j = int(np.argmax(sims))
-        return self.chosen[j], float(sims[j])
+        mine = self.scored.terms[i]
+        best, best_sim = None, 0.0
+        for j in self.chosen:
+            theirs = self.scored.terms[j]
+            union = len(mine | theirs)
+            sim = len(mine & theirs) / union if union else 0.0
+            if sim > best_sim:
+                best, best_sim = j, sim
+        return best, best_sim
 
     def group_for(self, i: int) -> list[int]:
         """Candidate i with what it needs: its antecedent, the point after a lead-in, enumeration heads."""
