@@ -7,6 +7,7 @@ Every command reads settings from NEWSBOT_* environment variables and an optiona
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -449,6 +450,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         print("No index yet: building one from the bundled articles first ...", file=sys.stderr)
         engine.ensure_index(progress=progress_bar())
     interactive = sys.stdin.isatty()
+    if isinstance(sys.stdin, io.TextIOWrapper):  # a line that is not UTF-8 must not end the conversation:
+        sys.stdin.reconfigure(errors="surrogateescape")  # its bad bytes reach check_question, which repairs them
     if interactive:
         print("Ask about the indexed news. /new starts a new conversation, /quit leaves.")
     history: list[Turn] = []

@@ -8,6 +8,7 @@ process rebuilds or updates the index and switches to the new version on its own
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -358,8 +359,18 @@ class Engine:
         )
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def check_question(text: str, max_chars: int) -> str:
-    text = (text or "").strip()
+    """The question ready to search, or QuestionRejected with a message safe to show.
+
+    Bytes that were not UTF-8 (argv and stdin decode them to lone surrogates, and an API caller can pass
+    one) become U+FFFD, so the rest of the question is still asked; nothing left to ask is refused."""
+    text, repaired = _SURROGATES.subn("\ufffd", text or "")
+    text = text.strip()
+    if repaired and not text.replace("\ufffd", "").strip():
+        raise QuestionRejected("Please ask a question: the text was not readable (not UTF-8).")
     if not text:
         raise QuestionRejected("Please ask a question: the text was empty.")
     if len(text) > max_chars:
