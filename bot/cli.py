@@ -44,8 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    import sqlite3
+
     from index.embedding import ModelNotFound
-    from index.store import IndexProblem
+    from index.sql import DatabaseUnreadable
+    from index.store import REBUILD_HINT, IndexProblem
 
     try:
         settings = load_settings({"index_dir": args.index_dir})
@@ -54,8 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args, settings) or 0)
-    except (IndexProblem, ModelNotFound) as exc:
+    except (IndexProblem, ModelNotFound, DatabaseUnreadable) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # damage found past opening (a malformed page): same advice, one line
+        print(f"error: the index in {settings.index_path()} is unreadable ({exc}). {REBUILD_HINT}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `newsbot search … --json | head`: the reader left, which is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
