@@ -94,6 +94,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-fetched", action="store_true", help=(
         "do not carry over the articles added from URLs and feeds (by default a rebuild keeps them, "
         "since no file holds them)"))
+    _add_links_arg(p)
     p.set_defaults(func=cmd_build)
 
     _add_freshness_parsers(sub)
@@ -161,6 +162,7 @@ def _add_freshness_parsers(sub: Any) -> None:
         "A source that fails is reported and the rest goes on. Exit status 1 if nothing could be added."
     ))
     p.add_argument("sources", nargs="+", metavar="PATH|URL", help="article files, folders, or http(s) URLs")
+    _add_links_arg(p)
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", help="remove articles from the live index", description=(
@@ -201,6 +203,12 @@ def _add_freshness_parsers(sub: Any) -> None:
         "if another newsbot process (or bot replica) is polling the feeds right now, wait for it and then "
         "poll again; by default this run skips, since the feeds are being refreshed anyway"))
     p.set_defaults(func=cmd_update)
+
+
+def _add_links_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--follow-links", action="store_true", help=(
+        "also read symbolic links inside a folder that lead out of it (by default they are skipped and "
+        "reported, so a link to /etc/passwd or a private folder is never indexed)"))
 
 
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
@@ -261,6 +269,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
     report = engine.build(
         paths, progress=progress_bar(), on_wait=_say_waiting, keep_fetched=not args.drop_fetched,
+        follow_links=args.follow_links,
     )
     _print_problems(report)
     print(f"Built {report.summary()}.")
@@ -272,7 +281,9 @@ def _say_waiting() -> None:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    report = _engine(settings).add(args.sources, progress=progress_bar(), on_wait=_say_waiting)
+    report = _engine(settings).add(
+        args.sources, progress=progress_bar(), on_wait=_say_waiting, follow_links=args.follow_links
+    )
     for original, outcome in report.outcomes.items():
         stored = report.stored_as.get(original, original)
         print(f"  {outcome:<9} {stored}" + (f" (from {original})" if stored != original else ""))

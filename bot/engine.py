@@ -28,7 +28,7 @@ from index.documents import Document, parse_date
 from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, get_embedder, model_key
 from index.fetch import FetchPolicy
 from index.hits import Filters, Hit
-from index.loaders import load_paths
+from index.loaders import LoadResult, load_paths
 from index.search import Grounding, SearchOptions, check_grounding, search
 from index.store import IndexMissing, Layout, keyword_terms
 
@@ -195,12 +195,13 @@ class Engine:
 
     def build(
         self, paths: Sequence[str | Path] | None = None, progress: Progress | None = None,
-        on_wait: Callable[[], None] | None = None, keep_fetched: bool = True,
+        on_wait: Callable[[], None] | None = None, keep_fetched: bool = True, follow_links: bool = False,
     ) -> BuildReport:
         """Full rebuild from `paths` (default: the corpus setting) into a new generation.
 
-        keep_fetched: carry over the articles added from URLs and feeds (no file holds them)."""
-        loaded = load_paths(paths or self.settings.corpus_paths())
+        keep_fetched: carry over the articles added from URLs and feeds (no file holds them).
+        follow_links: read symbolic links that lead out of a folder given (by default they are skipped)."""
+        loaded = self.load(paths or self.settings.corpus_paths(), follow_links=follow_links)
         kwargs = {"progress": progress} if progress else {}
         report = build_index(
             self.backend, loaded.documents, self.embedder, self.options(),
@@ -208,6 +209,14 @@ class Engine:
         )
         self._checked_at = 0.0
         return report
+
+    def load(self, paths: Sequence[str | Path], *, follow_links: bool = False) -> LoadResult:
+        """Articles from files and folders, within the size settings (max_article_bytes; HTML files up to
+        fetch_max_bytes, like pages); links leaving a folder are skipped unless `follow_links`."""
+        s = self.settings
+        return load_paths(
+            paths, max_article_bytes=s.max_article_bytes, max_page_bytes=s.fetch_max_bytes, follow_links=follow_links
+        )
 
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build from the corpus if there is no index yet (first use)."""
@@ -242,17 +251,17 @@ class Engine:
 
     def add(
         self, sources: Sequence[str | Path], progress: Progress | None = None,
-        on_wait: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None, follow_links: bool = False,
     ) -> BuildReport:
         """Add or update articles from files, folders and http(s) URLs of article pages, atomically.
 
-        A source that cannot be read or fetched is reported in `errors`; the others are indexed. The model
-        is loaded only when there is something to index.
+        A source that cannot be read or fetched (or is bigger than max_article_bytes) is reported in
+        `errors`; the others are indexed. The model is loaded only when there is something to index.
         """
         from bot.ingest import fetch_pages, split_sources
 
         paths, urls = split_sources(sources)
-        loaded = load_paths(paths)
+        loaded = self.load(paths, follow_links=follow_links)
         pages, failures = fetch_pages(urls, self.fetch_policy(), progress)
         docs, errors = [*loaded.documents, *pages], [*loaded.errors, *failures]
         if not docs:
