@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.answers import Answer
+from bot.answers import Answer, printable, safe_url
 from bot.config import Settings, load_settings
 from index.hits import Hit
 
@@ -410,10 +410,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if not hits:
         print("No matching passages.")
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank}. {hit.header}")
-        if hit.url:
-            print(f"   {hit.url}")
-        print(textwrap.indent(textwrap.fill(hit.text, 100), "   "))
+        print(f"{rank}. {printable(hit.header)}")
+        if safe_url(hit.url):
+            print(f"   {safe_url(hit.url)}")
+        print(textwrap.indent(textwrap.fill(printable(hit.text), 100), "   "))
         print()
     return 0
 
@@ -529,15 +529,17 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render_answer(answer: Answer) -> str:
-    lines = [textwrap.fill(answer.text, 100)]
+    """The answer for a terminal: article text without control characters (no escape sequences from an
+    article reach the terminal), and only http(s) addresses, escaped (`safe_url`)."""
+    lines = [textwrap.fill(printable(answer.text), 100)]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
-            lines.append(f"[{c.number}] {c.label()}")
-            if c.url:
-                lines.append(f"    {c.url}")
+            lines.append(f"[{c.number}] {printable(c.label())}")
+            if safe_url(c.url):
+                lines.append(f"    {safe_url(c.url)}")
     for note in answer.notes:
-        lines += ["", f"({note})"]
+        lines += ["", f"({printable(note)})"]
     return "\n".join(lines)
 
 
