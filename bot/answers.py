@@ -6,8 +6,10 @@ The CLI, Discord and the language-model path all produce and render these same o
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from index.hits import Hit
 
@@ -77,9 +79,9 @@ class Answer:
         """Plain-text source list: one `[n] Title — Outlet, date <url>` line per citation."""
         lines = []
         for c in self.citations:
-            line = f"[{c.number}] {c.label()}"
-            if c.url:
-                line += f" <{c.url}>"
+            line = f"[{c.number}] {printable(c.label())}"
+            if safe_url(c.url):
+                line += f" <{safe_url(c.url)}>"
             lines.append(line)
         return "\n".join(lines)
 
@@ -93,3 +95,41 @@ class Turn:
 
     question: str
     answer: str  # the answer text as shown, citation markers included
+
+
+# ---------------------------------------------------------------------------------------- safe output
+
+# Characters that end or nest a link in Markdown (and Discord's), or are unsafe in a URL, percent-encoded
+# in the path, query and fragment of `safe_url`; letters, digits and the rest of printable ASCII stay.
+_URL_SAFE = "!$%&*+,-./:;=?@_~#"
+_HOST = re.compile(r"^(?:[\w-]+(?:\.[\w-]+)*\.?|\[[0-9A-Fa-f:.]+\])$")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_url(url: str) -> str:
+    """`url` fit to show or to put in `[text](url)`: an http(s) address with a plain host name, its path,
+    query and fragment percent-encoded where a character could end or nest a Markdown link (`(`, `)`,
+    `[`, `]`, `<`, `>`, spaces, quotes, backslashes) or is not ASCII; "" for anything else (other schemes
+    such as javascript:, a user name before the host, control characters, an unparsable address)."""
+    url = (url or "").strip()
+    if not url or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return ""
+    if not parts.hostname or not _HOST.match(parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc):
+        return ""
+    return urlunsplit((
+        parts.scheme.lower(), parts.netloc, quote(parts.path, safe=_URL_SAFE),
+        quote(parts.query, safe=_URL_SAFE), quote(parts.fragment, safe=_URL_SAFE),
+    ))
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (terminal escape sequences, bidirectional overrides) that would
+    let article text restyle a terminal or disguise what it shows; newlines and tabs stay."""
+    return _CONTROLS.sub("", text or "")

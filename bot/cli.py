@@ -7,6 +7,7 @@ Every command reads settings from NEWSBOT_* environment variables and an optiona
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.answers import Answer
+from bot.answers import Answer, printable, safe_url
 from bot.config import Settings, load_settings
 from index.hits import Hit
 
@@ -46,8 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    import sqlite3
+
     from index.embedding import ModelNotFound
-    from index.store import IndexProblem
+    from index.sql import DatabaseUnreadable
+    from index.store import REBUILD_HINT, IndexProblem
 
     try:
         settings = load_settings({"index_dir": args.index_dir})
@@ -56,8 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args, settings) or 0)
-    except (IndexProblem, ModelNotFound) as exc:
+    except (IndexProblem, ModelNotFound, DatabaseUnreadable) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # damage found past opening (a malformed page): same advice, one line
+        print(f"error: the index in {settings.index_path()} is unreadable ({exc}). {REBUILD_HINT}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `newsbot search … --json | head`: the reader left, which is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -93,6 +100,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-added", action="store_true", help=(
         "do not carry over the articles added from files with `newsbot add` (by default a rebuild keeps "
         "them, re-read from their files, or from their stored text when a file is gone)"))
+    _add_links_arg(p)
     p.set_defaults(func=cmd_build)
 
     _add_freshness_parsers(sub)
@@ -160,6 +168,7 @@ def _add_freshness_parsers(sub: Any) -> None:
         "A source that fails is reported and the rest goes on. Exit status 1 if nothing could be added."
     ))
     p.add_argument("sources", nargs="+", metavar="PATH|URL", help="article files, folders, or http(s) URLs")
+    _add_links_arg(p)
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", help="remove articles from the live index", description=(
@@ -201,6 +210,12 @@ def _add_freshness_parsers(sub: Any) -> None:
         "if another newsbot process (or bot replica) is polling the feeds right now, wait for it and then "
         "poll again; by default this run skips, since the feeds are being refreshed anyway"))
     p.set_defaults(func=cmd_update)
+
+
+def _add_links_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--follow-links", action="store_true", help=(
+        "also read symbolic links inside a folder that lead out of it (by default they are skipped and "
+        "reported, so a link to /etc/passwd or a private folder is never indexed)"))
 
 
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
@@ -261,7 +276,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
     report = engine.build(
         paths, progress=progress_bar(), on_wait=_say_waiting, keep_fetched=not args.drop_fetched,
-        keep_added=not args.drop_added,
+        keep_added=not args.drop_added, follow_links=args.follow_links,
     )
     _print_problems(report)
     for line in report.carry_lines():  # what else it kept, what it dropped and why
@@ -275,7 +290,9 @@ def _say_waiting() -> None:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    report = _engine(settings).add(args.sources, progress=progress_bar(), on_wait=_say_waiting)
+    report = _engine(settings).add(
+        args.sources, progress=progress_bar(), on_wait=_say_waiting, follow_links=args.follow_links
+    )
     for original, outcome in report.outcomes.items():
         stored = report.stored_as.get(original, original)
         print(f"  {outcome:<9} {stored}" + (f" (from {original})" if stored != original else ""))
@@ -405,10 +422,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if not hits:
         print("No matching passages.")
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank}. {hit.header}")
-        if hit.url:
-            print(f"   {hit.url}")
-        print(textwrap.indent(textwrap.fill(hit.text, 100), "   "))
+        print(f"{rank}. {printable(hit.header)}")
+        if safe_url(hit.url):
+            print(f"   {safe_url(hit.url)}")
+        print(textwrap.indent(textwrap.fill(printable(hit.text), 100), "   "))
         print()
     return 0
 
@@ -462,6 +479,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         print("No index yet: building one from the bundled articles first ...", file=sys.stderr)
         engine.ensure_index(progress=progress_bar())
     interactive = sys.stdin.isatty()
+    if isinstance(sys.stdin, io.TextIOWrapper):  # a line that is not UTF-8 must not end the conversation:
+        sys.stdin.reconfigure(errors="surrogateescape")  # its bad bytes reach check_question, which repairs them
     if interactive:
         print("Ask about the indexed news. /new starts a new conversation, /quit leaves.")
     history: list[Turn] = []
@@ -522,21 +541,24 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render_answer(answer: Answer) -> str:
-    """The answer for a terminal: lines wrapped at 100 columns, markdown bold markers dropped."""
-    text = answer.text.replace("**", "")
+    """The answer for a terminal: lines wrapped at 100 columns, markdown bold markers dropped, article text
+    without control characters (no escape sequences from an article reach the terminal), and only http(s)
+    addresses, escaped (`safe_url`)."""
+    text = printable(answer.text).replace("**", "")
     lines = [textwrap.fill(line, 100, subsequent_indent="  " if line.startswith("•") else "") for line in text.splitlines()]
     if answer.related:
         lines += ["", "Closest articles:"]
         for h in answer.related:
-            lines.append(f"- {h.header}" + (f"  {h.url}" if h.url else ""))
+            url = safe_url(h.url)
+            lines.append(f"- {printable(h.header)}" + (f"  {url}" if url else ""))
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
-            lines.append(f"[{c.number}] {c.label()}")
-            if c.url:
-                lines.append(f"    {c.url}")
+            lines.append(f"[{c.number}] {printable(c.label())}")
+            if safe_url(c.url):
+                lines.append(f"    {safe_url(c.url)}")
     for note in answer.notes:
-        lines += ["", f"({note})"]
+        lines += ["", f"({printable(note)})"]
     return "\n".join(lines)
 
 

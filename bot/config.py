@@ -108,7 +108,14 @@ class Settings:
     discord_token: str = _s("", "Bot token (env DISCORD_TOKEN or NEWSBOT_DISCORD_TOKEN).", secret=True)
     discord_api_base: str = _s("", "REST base URL; empty = Discord's own. Point at a local stand-in for tests.")
     discord_guild_id: int = _s(0, "Sync slash commands instantly to this one server (testing); 0 = global.")
-    discord_admin_ids: str = _s("", "Comma-separated user or role ids allowed to run admin commands.")
+    discord_admin_ids: str = _s(
+        "", "Comma-separated user or role ids allowed to run the commands that change the index (/ingest, /feeds, "
+        "/reindex), besides the application's owner or team."
+    )
+    discord_admin_guilds: str = _s(
+        "", "Comma-separated guild ids whose members with Manage Server may also change the index; empty = none "
+        "(Manage Server in some server is not enough: the index is shared by every server)."
+    )
     discord_allowed_guilds: str = _s("", "Comma-separated guild ids the bot answers in; empty = all.")
     discord_allowed_channels: str = _s("", "Comma-separated channel ids the bot answers in; empty = all.")
     discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false).")
@@ -121,6 +128,10 @@ class Settings:
     feed_poll_minutes: float = _s(0.0, "Poll feeds every N minutes while the bot runs; 0 = never.")
     fetch_timeout: float = _s(15.0, "Seconds per HTTP request when fetching pages and feeds.")
     fetch_max_bytes: int = _s(5_000_000, "Largest page or feed accepted, in bytes.")
+    max_article_bytes: int = _s(
+        1_000_000, "Largest article text accepted, in UTF-8 bytes: bigger Markdown/text files are refused unread, "
+        "and so is any article (HTML file, JSON record, fetched page, feed entry) whose text is bigger; 0 = no limit."
+    )
     fetch_max_redirects: int = _s(5, "Redirects followed per fetch.")
     allow_private_urls: bool = _s(False, "Allow fetching loopback/private/link-local addresses (tests only).")
     fetch_allowed_networks: str = _s(

@@ -8,6 +8,7 @@ process rebuilds or updates the index and switches to the new version on its own
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from index.documents import Document, parse_date
 from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, get_embedder, model_key
 from index.fetch import FetchPolicy
 from index.hits import Filters, Hit
-from index.loaders import load_paths
+from index.loaders import LoadResult, load_paths
 from index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
 from index.store import IndexMissing, Layout, keyword_terms
 
@@ -208,15 +209,17 @@ class Engine:
     def build(
         self, paths: Sequence[str | Path] | None = None, progress: Progress | None = None,
         on_wait: Callable[[], None] | None = None, keep_fetched: bool = True, keep_added: bool = True,
+        follow_links: bool = False,
     ) -> BuildReport:
         """Full rebuild from `paths` (default: the corpus setting) into a new generation.
 
         keep_fetched: carry over the articles added from URLs and feeds (no file holds them);
-        keep_added: carry over the articles added from files with `add`, re-read from their files.
+        keep_added: carry over the articles added from files with `add`, re-read from their files;
+        follow_links: read symbolic links that lead out of a folder given (by default they are skipped).
         `report.kept` / `report.dropped` say what else was kept and dropped (see `index.rebuild`). When
         the previous index could not be read and fetched articles had no stored copy, their feed entries
         are forgotten so that the next feed update fetches them again (`report.notes` says so)."""
-        loaded = load_paths(paths or self.settings.corpus_paths())
+        loaded = self.load(paths or self.settings.corpus_paths(), follow_links=follow_links)
         kwargs = {"progress": progress} if progress else {}
         report = build_index(
             self.backend, loaded.documents, self.embedder, self.options(),
@@ -234,6 +237,14 @@ class Engine:
                     f"({', '.join(f'{url}: {n}' for url, n in lost.items())})")
         self._checked_at = 0.0
         return report
+
+    def load(self, paths: Sequence[str | Path], *, follow_links: bool = False) -> LoadResult:
+        """Articles from files and folders, within the size settings (max_article_bytes; HTML files up to
+        fetch_max_bytes, like pages); links leaving a folder are skipped unless `follow_links`."""
+        s = self.settings
+        return load_paths(
+            paths, max_article_bytes=s.max_article_bytes, max_page_bytes=s.fetch_max_bytes, follow_links=follow_links
+        )
 
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build from the corpus if there is no index yet (first use)."""
@@ -268,17 +279,17 @@ class Engine:
 
     def add(
         self, sources: Sequence[str | Path], progress: Progress | None = None,
-        on_wait: Callable[[], None] | None = None,
+        on_wait: Callable[[], None] | None = None, follow_links: bool = False,
     ) -> BuildReport:
         """Add or update articles from files, folders and http(s) URLs of article pages, atomically.
 
-        A source that cannot be read or fetched is reported in `errors`; the others are indexed. The model
-        is loaded only when there is something to index.
+        A source that cannot be read or fetched (or is bigger than max_article_bytes) is reported in
+        `errors`; the others are indexed. The model is loaded only when there is something to index.
         """
         from bot.ingest import fetch_pages, split_sources
 
         paths, urls = split_sources(sources)
-        loaded = load_paths(paths)
+        loaded = self.load(paths, follow_links=follow_links)
         notes = [str(n) for n in loaded.notes]
         files, refused = claim_file_ids(loaded.documents, self.backend, self.articles, notes)
         pages, failures = fetch_pages(urls, self.fetch_policy(), progress)
@@ -393,8 +404,18 @@ class Engine:
         )
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def check_question(text: str, max_chars: int) -> str:
-    text = (text or "").strip()
+    """The question ready to search, or QuestionRejected with a message safe to show.
+
+    Bytes that were not UTF-8 (argv and stdin decode them to lone surrogates, and an API caller can pass
+    one) become U+FFFD, so the rest of the question is still asked; nothing left to ask is refused."""
+    text, repaired = _SURROGATES.subn("\ufffd", text or "")
+    text = text.strip()
+    if repaired and not text.replace("\ufffd", "").strip():
+        raise QuestionRejected("Please ask a question: the text was not readable (not UTF-8).")
     if not text:
         raise QuestionRejected("Please ask a question: the text was empty.")
     if len(text) > max_chars:

@@ -33,7 +33,7 @@ from index.faults import checkpoint
 from index.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
 from index.fetch import FetchError, FetchPolicy, fetch
 from index.html import document_from_html
-from index.loaders import LoadError
+from index.loaders import LoadError, article_too_big
 
 log = logging.getLogger("newsbot.ingest")
 
@@ -59,6 +59,7 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         max_redirects=settings.fetch_max_redirects,
         allow_private=settings.allow_private_urls,
         allowed_networks=networks,
+        max_article_bytes=settings.max_article_bytes,
     )
 
 
@@ -82,7 +83,11 @@ def fetch_page(url: str, policy: FetchPolicy) -> Document:
     article.
     """
     result = fetch(url, policy)
-    return document_from_html(result.body, url=result.url, origin=result.url, encoding=result.charset)
+    doc = document_from_html(result.body, url=result.url, origin=result.url, encoding=result.charset)
+    too_big = article_too_big(doc, policy.max_article_bytes)
+    if too_big:
+        raise ValueError(too_big)
+    return doc
 
 
 def fetch_pages(
@@ -449,9 +454,10 @@ def _entry_document(entry: FeedEntry, feed: Feed, policy: FetchPolicy) -> Docume
             page_error = str(exc)
             log.info("entry page %s failed (%s); using the feed's text", entry.link, exc)
     try:
-        return entry_document(entry, feed, html)
+        doc = entry_document(entry, feed, html)
     except ValueError as exc:
         return f"page: {page_error}; {exc}" if page_error else str(exc)
+    return article_too_big(doc, policy.max_article_bytes) or doc
 
 
 def _decoded(body: bytes, charset: str | None) -> str | bytes:

@@ -57,6 +57,8 @@ class FetchPolicy:
 
     timeout: seconds for the whole fetch. max_bytes: largest accepted body, in bytes after decoding.
     allowed_networks: CIDR strings ("127.0.0.1/32", "::1/128") let through even though non-public.
+    max_article_bytes: largest article text extracted from a page or feed entry (0 = no limit; checked
+    by the callers that extract articles, `bot.ingest`).
     """
 
     timeout: float = 15.0
@@ -64,6 +66,7 @@ class FetchPolicy:
     max_redirects: int = 5
     allow_private: bool = False
     allowed_networks: tuple[str, ...] = ()
+    max_article_bytes: int = 0
     user_agent: str = "newsbot/0.1 (+https://github.com/newsbot)"
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False, default=()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -51,23 +52,61 @@ class ArticleError(ValueError):
     """The file was read but is not a usable article (no body, bad front matter, bad date, ...)."""
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files under `paths` in a stable order (folders recursively, hidden entries skipped)."""
+def iter_files(
+    paths: Iterable[str | Path], *, follow_links: bool = False, refused: list[LoadError] | None = None
+) -> Iterator[Path]:
+    """Files under `paths` in a stable order (folders recursively, hidden entries skipped).
+
+    A symbolic link inside a folder that leads out of it (a file, or a folder, e.g. to /etc) is not
+    followed unless `follow_links`; each one is added to `refused`. Links that stay inside the folder
+    are read (a linked folder is not walked twice). A path given itself is read even if it is a link.
+    """
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    yield child
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        root = path.resolve()
+        found: list[Path] = []
+        seen_dirs: set[Path] = set()
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=follow_links):
+            here = Path(dirpath)
+            if follow_links:  # a link to a folder above would loop: walk each real folder once
+                real = here.resolve()
+                if real in seen_dirs:
+                    dirnames[:] = []
+                    continue
+                seen_dirs.add(real)
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in [*dirnames, *(f for f in filenames if not f.startswith("."))]:
+                child = here / name
+                if not follow_links and child.is_symlink() and not _inside(child, root):
+                    if refused is not None:
+                        refused.append(LoadError(str(child), (
+                            f"a link to {os.path.realpath(child)}, outside {path}: not followed "
+                            "(--follow-links reads it)")))
+                elif name not in dirnames and child.is_file():
+                    found.append(child)
+        yield from sorted(found)
 
 
-def load_paths(paths: Iterable[str | Path]) -> LoadResult:
+def _inside(link: Path, root: Path) -> bool:
+    try:
+        return link.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a link loop
+        return False
+
+
+def load_paths(
+    paths: Iterable[str | Path], *, max_article_bytes: int = 0, max_page_bytes: int = 0,
+    follow_links: bool = False,
+) -> LoadResult:
+    """Articles in `paths` (files and folders). Limits, 0 = none: `max_article_bytes` refuses a Markdown or
+    text file bigger than that before reading it, and any article whose text is bigger (an HTML file's
+    main text, a JSON record); `max_page_bytes` refuses bigger HTML files. `follow_links`: see iter_files."""
     result = LoadResult()
     named: dict[str, Path] = {}  # ids taken from file names -> the file that has it
-    for path in iter_files(paths):
+    for path in iter_files(paths, follow_links=follow_links, refused=result.errors):
         if not path.exists():
             result.errors.append(LoadError(str(path), "no such file or folder"))
             continue
@@ -76,12 +115,20 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             result.skipped.append(str(path))
             continue
         try:
+            cap, setting = (max_page_bytes, "fetch_max_bytes") if suffix in HTML else (max_article_bytes, "max_article_bytes")
+            if cap and suffix not in JSON | JSONL and (size := path.stat().st_size) > cap:
+                raise ArticleError(f"{size:,} bytes, more than {setting} ({cap:,}): not read")
             if suffix in JSONL:
                 docs, errors = load_jsonl(path, result.notes)
-                result.documents.extend(docs)
                 result.errors.extend(errors)
             else:
-                result.documents.extend(_own_name_id(d, path, named, result.notes) for d in load_file(path, result.notes))
+                docs = [_own_name_id(d, path, named, result.notes) for d in load_file(path, result.notes)]
+            for doc in docs:
+                reason = article_too_big(doc, max_article_bytes)
+                if reason:
+                    result.errors.append(LoadError(doc.origin or str(path), reason))
+                else:
+                    result.documents.append(doc)
         except (ArticleError, OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
             result.errors.append(LoadError(str(path), _reason(exc)))
     return result
@@ -115,6 +162,14 @@ def _own_name_id(doc: Document, path: Path, named: dict[str, Path], notes: list[
     new_id = unique_file_id(path)
     notes.append(LoadError(str(path), f"id {doc.id!r} is already {first}'s; indexed as {new_id!r}"))
     return doc.with_(id=new_id)
+
+
+def article_too_big(doc: Document, max_bytes: int) -> str:
+    """Why `doc` is refused under a `max_article_bytes` of `max_bytes` (its text is bigger), else ""."""
+    if not max_bytes or len(doc.body) <= max_bytes // 4:  # UTF-8 takes at most 4 bytes a character
+        return ""
+    size = len(doc.body.encode("utf-8", "surrogatepass"))
+    return f"article text of {size:,} bytes, more than max_article_bytes ({max_bytes:,})" if size > max_bytes else ""
 
 
 def _reason(exc: Exception) -> str:

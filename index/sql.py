@@ -80,6 +80,10 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+class DatabaseUnreadable(RuntimeError):
+    """A SQLite file that is not a database (any more); the message names it and says what to do."""
+
+
 class Database:
     """One connection to SQLite (a file path) or PostgreSQL (a `postgresql://` URL), thread-safe.
 
@@ -124,8 +128,14 @@ class Database:
             path = Path(self.target)
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=self.timeout, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise DatabaseUnreadable(
+                    f"{path} is unreadable ({exc}); restore it from a backup, or move it aside to start it anew."
+                ) from None
             self._conn = conn
 
     def _ensure(self) -> None:

@@ -278,10 +278,14 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     if not create and not path.exists():
         raise IndexMissing(f"{path} does not exist. {REBUILD_HINT}")
     conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.DatabaseError as exc:  # not a database (any more): the same words every command uses
+        conn.close()
+        raise IndexCorrupt(f"{path} is unreadable ({exc}). {REBUILD_HINT}") from None
     return conn
 
 
@@ -1135,7 +1139,7 @@ def fetched_documents(layout: Layout) -> list[Document]:
             ).fetchall()
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, IndexProblem):
         return []
     return [_document_from_row(r) for r in rows]
 
@@ -1166,7 +1170,7 @@ def article_origins(layout: Layout, ids: Sequence[str] | None = None) -> dict[st
                     ).fetchall()
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, IndexCorrupt):
         return None
     return {str(i): str(o) for i, o in rows}
 
@@ -1188,7 +1192,7 @@ def stored_documents(layout: Layout, ids: Sequence[str]) -> list[Document]:
                 ).fetchall()]
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, IndexCorrupt):
         return []
     return out
 

@@ -57,7 +57,10 @@ Acting as Discord users (each dispatches the gateway event(s) real Discord would
 Gateway control: ``request_reconnect()`` (op 7), ``invalidate_sessions(resumable=False)`` (op 9),
   ``drop_connections(code=4000)``; attribute ``ack_heartbeats`` (set False to stop acking).
 World changes (sync): ``add_user(name, *, bot=False, roles=()) -> int``, ``set_member_roles(uid, roles)``,
-  ``set_role_permissions(role_id, perms)``, ``set_accepts_dms(uid, bool)``.
+  ``set_role_permissions(role_id, perms)``, ``set_accepts_dms(uid, bool)``. The application's owner
+  (``GET /oauth2/applications/@me``, what ``Bot.is_owner`` asks): attribute ``application_owner_id``
+  (default ``admin_id``), or a team: ``team_members = {user_id: "admin" | "developer" | "read_only"}``
+  (set them before the bot connects).
 Waiting: ``wait_for(predicate, timeout=5.0)`` -- re-evaluates the zero-argument predicate on every
   state change, returns its truthy value; ``wait_for_call(method, path_regex, timeout=5.0, *,
   since=None, predicate=None) -> RecordedCall`` -- first matching REST call recorded at/after
@@ -479,6 +482,11 @@ class DiscordStandIn:
         self.admin_role_id, self.bot_role_id = fixed(), fixed()
         self.general_id, self.news_id, self.announcements_id = fixed(), fixed(), fixed()
         self.owner_id = self.admin_id
+        # The application's owner as `GET /oauth2/applications/@me` reports it (discord.py's
+        # `Bot.is_owner`): a user, or, when `team_members` is set, a team whose members have roles.
+        self.application_owner_id = self.admin_id
+        self.team_members: dict[int, str] = {}  # user id -> "admin" | "developer" | "read_only"
+        self.team_id = fixed()
 
         self._roles[self.everyone_role_id] = self._role_payload(
             self.everyone_role_id, "@everyone", Perm.BASIC, 0
@@ -1781,14 +1789,36 @@ class DiscordStandIn:
             "bot_require_code_grant": False,
             "verify_key": "0" * 64,
             "flags": self._application_flags(),
-            "owner": self._user(self.admin_id),
-            "team": None,
+            "owner": self._application_owner(),
+            "team": self._team(),
             "bot": self._user(self.bot_user_id),
             "redirect_uris": [],
             "interactions_endpoint_url": None,
             "tags": [],
             "approximate_guild_count": 1,
             "integration_types_config": {"0": {}},
+        }
+
+    def _application_owner(self) -> dict:
+        if not self.team_members:
+            return self._user(self.application_owner_id)
+        # A team-owned application reports a pseudo-user named after the team as its owner.
+        return {"id": str(self.team_id), "username": f"team{self.team_id}", "global_name": None,
+                "discriminator": "0000", "avatar": None, "public_flags": 1024, "flags": 1024}
+
+    def _team(self) -> dict | None:
+        if not self.team_members:
+            return None
+        return {
+            "id": str(self.team_id),
+            "name": "Newsroom developers",
+            "icon": None,
+            "owner_user_id": str(next(iter(self.team_members))),
+            "members": [
+                {"user": self._user(uid), "team_id": str(self.team_id), "membership_state": 2,
+                 "permissions": ["*"], "role": role}
+                for uid, role in self.team_members.items()
+            ],
         }
 
     # ------------------------------------------------------------------ REST: application commands

@@ -27,6 +27,7 @@ from index.documents import Document, parse_date
 from tests.conftest import REPO, make_settings
 
 MSG_CREATE = r"^/channels/\d+/messages$"
+REFUSED = "Only the bot's owner"
 
 
 def bot_factory(index_dir: Path, **overrides: Any) -> Callable[[DiscordStandIn], NewsBot]:
@@ -287,7 +288,7 @@ def test_ingest_and_feeds_are_admin_only(corpus_copy: Path) -> None:
             rec = await standin.slash_command("ingest", {"url": url}, user_id=standin.user_id,
                                               channel_id=standin.general_id)
             [resp] = await standin.wait_for_response(rec.id)
-            assert "Only server admins" in resp["message"]["content"] and resp["message"]["flags"] & 64
+            assert REFUSED in resp["message"]["content"] and resp["message"]["flags"] & 64
             assert web.hits("/nokia-6g") == 0, "a refused command fetches nothing"
 
             rec = await standin.slash_command("ingest", {"url": url}, user_id=standin.admin_id,
@@ -300,7 +301,7 @@ def test_ingest_and_feeds_are_admin_only(corpus_copy: Path) -> None:
             rec = await standin.slash_command("feeds", {"url": web.url("/feed.xml")}, subcommand="add",
                                               user_id=standin.user_id, channel_id=standin.general_id)
             [resp] = await standin.wait_for_response(rec.id)
-            assert "Only server admins" in resp["message"]["content"]
+            assert REFUSED in resp["message"]["content"]
             rec = await standin.slash_command("feeds", {"url": web.url("/feed.xml")}, subcommand="add",
                                               user_id=standin.admin_id, channel_id=standin.general_id)
             [resp] = await standin.wait_for_response(rec.id, kind="followup", timeout=60)
@@ -322,13 +323,89 @@ def test_ingest_and_feeds_are_admin_only(corpus_copy: Path) -> None:
         run_standin(scenario, bot_factory=bot_factory(corpus_copy, allow_private_urls=True), timeout=120)
 
 
+def _index_writers_bot(index_dir: Path, ids: dict[str, int], **overrides: Any) -> Callable[[DiscordStandIn], NewsBot]:
+    """A bot whose application is owned by a user who holds no role in the server, with one more user
+    listed in discord_admin_ids and a moderator (Manage Server) who is neither."""
+
+    def make(standin: DiscordStandIn) -> NewsBot:
+        ids["owner"] = standin.add_user("olga_owner")
+        ids["listed"] = standin.add_user("lee_listed")
+        ids["moderator"] = standin.add_user("mo_moderator", roles=[standin.admin_role_id])
+        ids["developer"] = standin.add_user("dev_teammate")
+        ids["reader"] = standin.add_user("rita_readonly")
+        standin.application_owner_id = ids["owner"]
+        if overrides.pop("team", False):
+            standin.team_members = {ids["owner"]: "admin", ids["developer"]: "developer", ids["reader"]: "read_only"}
+        return bot_factory(index_dir, discord_admin_ids=str(ids["listed"]), allow_private_urls=True,
+                           **overrides)(standin)
+
+    return make
+
+
+def test_only_owners_and_listed_admins_change_the_index(corpus_copy: Path) -> None:
+    """Issue #14 point 8: Manage Server in some server is not enough to change what every server is told:
+    /ingest, /feeds and /reindex need the application's owner (or its team's admins and developers) or
+    an id in discord_admin_ids, unless the operator opts a server in with discord_admin_guilds."""
+    from http_fixtures import LocalServer
+
+    ids: dict[str, int] = {}
+
+    async def refused(standin: DiscordStandIn, name: str, options: dict[str, str], user: int,
+                      subcommand: str | None = None) -> None:
+        rec = await standin.slash_command(name, options, subcommand=subcommand, user_id=user,
+                                          channel_id=standin.general_id)
+        [resp] = await standin.wait_for_response(rec.id)
+        assert resp["message"]["flags"] & 64, "only the one who asked sees the refusal"
+        content = resp["message"]["content"]
+        assert REFUSED in content and "discord_admin_ids" in content and "discord_admin_guilds" in content
+
+    async def allowed(standin: DiscordStandIn, user: int) -> None:
+        rec = await standin.slash_command("feeds", {}, subcommand="list", user_id=user,
+                                          channel_id=standin.general_id)
+        [resp] = await standin.wait_for_response(rec.id)
+        assert resp["message"]["embeds"][0]["title"] == "Feeds", resp["message"]
+
+    with LocalServer() as web:
+        web.add("/junk", ARTICLE_PAGE)
+
+        async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+            await ready(bot)
+            before = bot.engine.stats()
+            for user in (standin.admin_id, ids["moderator"], standin.user_id):  # guild owner, Manage Server, member
+                await refused(standin, "ingest", {"url": web.url("/junk")}, user)
+                await refused(standin, "feeds", {"url": web.url("/junk")}, user, subcommand="add")
+                await refused(standin, "feeds", {}, user, subcommand="list")
+                await refused(standin, "reindex", {}, user)
+            assert web.hits("/junk") == 0 and bot.engine.stats() == before
+            await allowed(standin, ids["owner"])
+            await allowed(standin, ids["listed"])
+            rec = await standin.slash_command("ingest", {"url": web.url("/junk")}, user_id=ids["owner"],
+                                              channel_id=standin.general_id)
+            [resp] = await standin.wait_for_response(rec.id, kind="followup", timeout=60)
+            assert resp["message"]["content"].startswith("Added 1 article"), resp["message"]["content"]
+
+        run_standin(scenario, bot_factory=_index_writers_bot(corpus_copy, ids), timeout=120)
+
+    async def opted_in(standin: DiscordStandIn, bot: NewsBot) -> None:
+        await ready(bot)
+        await allowed(standin, standin.admin_id)  # Manage Server in an opted-in server
+        await allowed(standin, ids["moderator"])
+        await refused(standin, "feeds", {}, standin.user_id, subcommand="list")
+        await allowed(standin, ids["developer"])  # a team-owned application: its admins and developers
+        await allowed(standin, ids["owner"])
+        await refused(standin, "feeds", {}, ids["reader"], subcommand="list")
+
+    run_standin(opted_in, bot_factory=_index_writers_bot(corpus_copy, ids, team=True,
+                                                          discord_admin_guilds=str(DiscordStandIn().guild_id)))
+
+
 def test_reindex_is_admin_only_and_reports_progress(corpus_copy: Path) -> None:
     async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
         await ready(bot)
         before = bot.engine.stats().generation
         rec = await standin.slash_command("reindex", {}, user_id=standin.user_id, channel_id=standin.general_id)
         [resp] = await standin.wait_for_response(rec.id)
-        assert resp["message"]["flags"] & 64 and "Only server admins" in resp["message"]["content"]
+        assert resp["message"]["flags"] & 64 and REFUSED in resp["message"]["content"]
 
         rec = await standin.slash_command("reindex", {}, user_id=standin.admin_id, channel_id=standin.general_id)
         [status] = await standin.wait_for_response(rec.id, kind="followup", timeout=30)

@@ -215,3 +215,6 @@ def test_length_batches_bound_padding() -> None:
         longest = lengths[batch[0]]
         assert len(batch) <= 3 and all(lengths[i] >= 0.8 * longest for i in batch)
     assert length_batches([], 32) == []
+    # Word pieces per run are capped (padding included), whatever batch_size allows: bounded memory.
+    batches = length_batches([256] * 40 + [100] * 50, batch_size=32, max_tokens=4096)
+    assert [len(b) for b in batches] == [16, 16, 8, 32, 18]

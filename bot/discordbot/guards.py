@@ -49,11 +49,30 @@ def allowed_here(settings: Settings, guild_id: int | None, channel_id: int | Non
     return not channels or channel_id in channels
 
 
-def is_admin(settings: Settings, user: discord.abc.User, permissions: discord.Permissions | None) -> bool:
-    """Manage Server permission in this server, or a user/role id listed in `discord_admin_ids`."""
+def is_admin(
+    settings: Settings, user: discord.abc.User, permissions: discord.Permissions | None, *,
+    guild_id: int | None = None, owner: bool = False,
+) -> bool:
+    """Whether `user` may change the index, which every server shares (/ingest, /feeds, /reindex).
+
+    Allowed: the application's owner or a team admin/developer (`owner`, from `Bot.is_owner`), a user or
+    role id listed in `discord_admin_ids`, and members with Manage Server (or Administrator) in a guild
+    listed in `discord_admin_guilds`. Manage Server anywhere else is not enough: the bot is public by
+    default, and whoever can add it to a server of their own would otherwise rewrite every server's answers.
+    """
+    if owner:
+        return True
     ids = settings.ids("discord_admin_ids")
     if user.id in ids:
         return True
     if isinstance(user, discord.Member) and any(role.id in ids for role in user.roles):
         return True
-    return bool(permissions and (permissions.manage_guild or permissions.administrator))
+    manages = bool(permissions and (permissions.manage_guild or permissions.administrator))
+    return manages and guild_id is not None and guild_id in settings.ids("discord_admin_guilds")
+
+
+REFUSAL = (
+    "Only the bot's owner can change the index, and the users or roles listed in discord_admin_ids; "
+    "Manage Server counts only in the servers listed in discord_admin_guilds (the index is shared by every "
+    "server the bot is in)."
+)

@@ -5,7 +5,8 @@ tested without a connection. Limits: 2,000 characters of content per message, 4,
 description, 10 embeds and 6,000 embed characters per message. Text is split at paragraph, line,
 sentence or word boundaries, never inside a markdown link or an inline code span, and a code block
 that must be split is closed and reopened. Mentions in article text are neutralised on top of the
-`allowed_mentions` that every send uses.
+`allowed_mentions` that every send uses, and so are masked links (`[shown](target)`) in quoted text;
+addresses put into links are http(s) only and escaped (`bot.answers.safe_url`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import discord
 
-from bot.answers import Answer, Citation
+from bot.answers import Answer, Citation, printable, safe_url
 from index.documents import Document, format_date
 from index.hits import Hit
 
@@ -45,7 +46,27 @@ def neutralize_mentions(text: str) -> str:
 
 
 def escape_link_text(text: str) -> str:
-    return text.replace("[", "(").replace("]", ")").replace("\n", " ")
+    """Text for the visible part of `[text](url)`: no brackets or newlines, and no address of its own
+    (`://` is broken), so a title cannot pose as the link's destination."""
+    return printable(text).replace("[", "(").replace("]", ")").replace("\n", " ").replace("://", ":\u200b//")
+
+
+def escape_markdown_links(text: str) -> str:
+    """Article (or model) text in which `[shown](target)` no longer renders as a masked link: `](` gets a
+    backslash, so Discord shows the brackets and the real address instead of a link that says one address
+    and goes to another. Citation markers `[n]` are untouched."""
+    return text.replace("](", "]\\(")
+
+
+def defuse(text: str) -> str:
+    """Quoted text as Discord should show it: no control characters, masked links or mentions."""
+    return neutralize_mentions(escape_markdown_links(printable(text)))
+
+
+def link(label: str, url: str) -> str:
+    """`[label](url)` when `url` is a safe web address (see `safe_url`), else the label alone."""
+    target = safe_url(url)
+    return f"[{escape_link_text(label)}]({target})" if target else escape_link_text(label)
 
 
 # ------------------------------------------------------------------------------------------ splitting
@@ -122,12 +143,13 @@ def _open_fence(text: str) -> str | None:
 
 
 def citation_line(c: Citation, *, markdown_links: bool) -> str:
-    label = escape_link_text(f"{c.title} — {', '.join(p for p in (c.source, format_date(c.published_at)) if p)}")
-    if c.url and markdown_links:
-        return f"[{c.number}] [{label}]({c.url})"
-    if c.url:
-        return f"[{c.number}] {label} <{c.url}>"
-    return f"[{c.number}] {label}"
+    label = f"{c.title} — {', '.join(p for p in (c.source, format_date(c.published_at)) if p)}"
+    url = safe_url(c.url)
+    if markdown_links:
+        return f"[{c.number}] {link(label, url)}"
+    if url:
+        return f"[{c.number}] {escape_link_text(label)} <{url}>"
+    return f"[{c.number}] {escape_link_text(label)}"
 
 
 @dataclass
@@ -152,13 +174,13 @@ class Reply:
 
 def answer_replies(answer: Answer, *, embeds: bool = True, footer: str = "") -> list[Reply]:
     """The messages that show `answer`: its text, then the numbered list of cited sources."""
-    text = answer.text
-    notes = "\n".join(f"*{n}*" for n in answer.notes)
+    text = escape_markdown_links(printable(answer.text))
+    notes = "\n".join(f"*{escape_markdown_links(printable(n))}*" for n in answer.notes)
     if embeds:
         lines = [citation_line(c, markdown_links=True) for c in answer.citations]
         body = text + (("\n\n**Sources**\n" + "\n".join(lines)) if lines else "") + (f"\n\n{notes}" if notes else "")
         return _embed_replies(
-            neutralize_mentions(body), title=neutralize_mentions(answer.question), footer=footer,
+            neutralize_mentions(body), title=neutralize_mentions(printable(answer.question)), footer=footer,
             color=COLOR if answer.found else NOT_FOUND_COLOR,
         )
     lines = [citation_line(c, markdown_links=False) for c in answer.citations]
@@ -205,12 +227,10 @@ def thread_name(question: str) -> str:
 
 
 def hit_block(rank: int, hit: Hit, *, width: int = 350) -> str:
-    text = neutralize_mentions(" ".join(hit.text.split()))
+    text = " ".join(printable(hit.text).split())
     if len(text) > width:
         text = text[: width - 1].rstrip() + "…"
-    label = escape_link_text(hit.header)
-    head = f"**{rank}.** [{label}]({hit.url})" if hit.url else f"**{rank}.** {label}"
-    return f"{head}\n> {text}"
+    return f"**{rank}.** {link(hit.header, hit.url)}\n> {defuse(text)}"
 
 
 def search_page(query: str, hits: Sequence[Hit], page: int, per_page: int = 5) -> discord.Embed:
@@ -231,20 +251,20 @@ def search_page(query: str, hits: Sequence[Hit], page: int, per_page: int = 5) -
 
 
 def document_embed(doc: Document, chunks: int, *, lead_chars: int = 600) -> discord.Embed:
-    lead = neutralize_mentions(" ".join(doc.body.split()))
+    lead = " ".join(printable(doc.body).split())
     if len(lead) > lead_chars:
         lead = lead[:lead_chars].rsplit(" ", 1)[0] + "…"
     embed = discord.Embed(
-        title=_truncate(neutralize_mentions(doc.title), EMBED_TITLE_LIMIT), url=doc.url or None,
-        description=lead, color=COLOR,
+        title=_truncate(neutralize_mentions(printable(doc.title)), EMBED_TITLE_LIMIT), url=safe_url(doc.url) or None,
+        description=defuse(lead), color=COLOR,
     )
-    embed.add_field(name="Outlet", value=doc.source or "—")
+    embed.add_field(name="Outlet", value=defuse(doc.source)[:1024] or "—")
     embed.add_field(name="Published", value=format_date(doc.published_at) or "—")
     embed.add_field(name="Indexed", value=f"{chunks} passages, {len(doc.body.split()):,} words")
     if doc.also_reported_by:
-        embed.add_field(name="Also reported by", value=", ".join(doc.also_reported_by)[:1024], inline=False)
+        embed.add_field(name="Also reported by", value=defuse(", ".join(doc.also_reported_by))[:1024], inline=False)
     if doc.author:
-        embed.add_field(name="Author", value=doc.author[:1024])
+        embed.add_field(name="Author", value=defuse(doc.author)[:1024])
     embed.set_footer(text=f"id: {doc.id}")
     return embed
 
@@ -253,9 +273,9 @@ def latest_embed(docs: Sequence[Document], *, topic: str = "", source: str = "")
     scope = " · ".join(p for p in (topic and f"topic “{topic}”", source and f"outlet {source}") if p)
     lines = []
     for d in docs:
-        label = escape_link_text(f"{d.title} — {', '.join(p for p in (d.source, format_date(d.published_at)) if p)}")
-        lines.append(f"• [{label}]({d.url})" if d.url else f"• {label}")
-        lines.append(f"  `{d.id}`")
+        label = f"{d.title} — {', '.join(p for p in (d.source, format_date(d.published_at)) if p)}"
+        lines.append(f"• {link(label, d.url)}")
+        lines.append(f"  `{printable(d.id).replace('`', '')}`")
     embed = discord.Embed(
         title=_truncate(f"Latest articles{' · ' + scope if scope else ''}", EMBED_TITLE_LIMIT),
         description=neutralize_mentions("\n".join(lines) or "No articles match.")[:EMBED_DESCRIPTION_LIMIT],

@@ -1,5 +1,6 @@
-"""Administration (Manage Server permission, or ids in `discord_admin_ids`): `/ingest`, `/feeds`,
-`/reindex`. Index work runs in worker threads; answering goes on from the current index meanwhile."""
+"""Administration: `/ingest`, `/feeds`, `/reindex`, for the application's owner (or team), ids in
+`discord_admin_ids`, and Manage Server members of the guilds in `discord_admin_guilds` only (see
+`guards.is_admin`). Index work runs in worker threads; answering goes on from the current index meanwhile."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discordbot.cogs.lookup import report_command_error
-from bot.discordbot.guards import is_admin
+from bot.discordbot.guards import REFUSAL, is_admin
 from bot.discordbot.render import COLOR, NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -50,13 +51,22 @@ class AdminCog(commands.Cog):
         self._reindexing = False
 
     async def _refuse_non_admin(self, interaction: discord.Interaction) -> bool:
-        if is_admin(self.bot.settings, interaction.user, interaction.permissions):
+        if is_admin(self.bot.settings, interaction.user, interaction.permissions,
+                    guild_id=interaction.guild_id, owner=await self._is_owner(interaction.user)):
             return False
-        await interaction.response.send_message(
-            "Only server admins can do that (Manage Server permission, or an id listed in discord_admin_ids).",
-            ephemeral=True, allowed_mentions=NO_MENTIONS,
-        )
+        log.info("refused %s to user %s in guild %s", interaction.command and interaction.command.qualified_name,
+                 interaction.user.id, interaction.guild_id)
+        await interaction.response.send_message(REFUSAL, ephemeral=True, allowed_mentions=NO_MENTIONS)
         return True
+
+    async def _is_owner(self, user: discord.abc.User) -> bool:
+        """The application's owner, or an admin/developer of its team (discord.py asks Discord once)."""
+        try:
+            return await self.bot.is_owner(user)
+        except discord.HTTPException:
+            log.warning("could not read the application's owner; only discord_admin_ids may change the index",
+                        exc_info=True)
+            return False
 
     @app_commands.command(name="ingest", description="Add a news article from a web page (admins)")
     @app_commands.describe(url="The article's address (http or https)")

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.answers import Answer, Turn
 from bot.discordbot.bot import HISTORY_TURNS, apology, error_id
 from bot.discordbot.guards import allowed_here
-from bot.discordbot.render import NO_MENTIONS, neutralize_mentions, split_text, thread_name
+from bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name
 from bot.discordbot.views import feedback_view
 from bot.engine import QuestionRejected
 
@@ -46,7 +46,7 @@ class Streamer:
             await asyncio.sleep(STREAM_EDIT_SECONDS)
             text = self._text
             if text and text != self._shown:
-                preview = split_text(neutralize_mentions(text), 1900)[0]
+                preview = split_text(defuse(text), 1900)[0]
                 try:
                     await self._edit(preview + " ▌")
                 except discord.HTTPException:
