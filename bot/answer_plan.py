@@ -68,12 +68,13 @@ _COMPARISON = re.compile(
 REASON = re.compile(
     r"\b(?:because|due to|driven by|reasons?|aims? to|in order to|so that|incentives?|motivat\w*|"
     r"as a result|thanks to|twofold|firstly|secondly|hurt by|hit by|blamed|caused by|led to|leading to|"
-    r"stems? from|in response to|was meant to|is meant to)\b",
+    r"stems? from|in response to|was meant to|is meant to|triggered|sparked|set off|fears? (?:of|that)|"
+    r"worries (?:about|that)|concerns? (?:about|over|that)|led \w+(?: \w+)? to)\b",
     re.I,
 )
 # Weaker signs of a reason: a lead with one of these is taken only when no sentence has a REASON.
 REASON_WEAK = re.compile(
-    r"\b(?:amid|squeez\w*|weighed on|fuel(?:ed|led) by|prompted|after (?:the|a|an|its)|as (?:the|a|an|its)|"
+    r"\b(?:amid|squeez\w*|weighed on|fuel(?:ed|led) by|prompted|after (?:the|a|an|its)|"
     r"strateg\w*|pressure|costs?|confidence|demand|wants? to|to (?:save|cut|reduce|lower|gain|boost|prove|"
     r"showcase|bolster|avoid|compete|win|protect|free|focus|build|strengthen))\b",
     re.I,
@@ -93,7 +94,8 @@ MEASURES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
                 r"percent faster|minutes|seconds)", re.I)),
     (re.compile(r"\b(?:cost|costs|price|priced|pricing|pay|paid|charge|charged|fee|fees|worth|spend|spending|"
                 r"invest|invested|raise|raised|lose|lost|loss|revenue|valuation|fine|fines|sell for|sold for)\b", re.I),
-     re.compile(r"[$€£¥]\s?\d|" + _NUM + r"\s?(?:dollars?|euros?|yuan|cents|pounds|billion|million|trillion)", re.I)),
+     re.compile(r"[$€£¥]\s?\d|" + _NUM + r"\s?(?:(?:billion|million|trillion|thousand)\s)?(?:dollars?|euros?|yuan|cents|pounds)",
+                re.I)),
     (re.compile(r"\bhow long\b", re.I),
      re.compile(_NUM + r"\s?(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|tokens?|km|miles|kilometers|"
                 r"meters|inch(?:es)?)", re.I)),
@@ -119,6 +121,13 @@ EVENT = re.compile(
     r"lost|fell|rose|took|became|showed|priced|starts?)\b",
     re.I,
 )
+# "What did X announce?": a product or plan was made public (not a share price falling the same week)
+ANNOUNCE = re.compile(
+    r"\b(?:announc(?:ed|es|ing)|unveil(?:ed|s|ing)?|launch(?:ed|es|ing)?|introduc(?:ed|es|ing)|present(?:ed|s|ing)|"
+    r"reveal(?:ed|s|ing)?|releas(?:ed|es|ing)|show(?:ed|ed off|s)|debut(?:ed|s)?|rolled out|detailed|previewed)\b",
+    re.I,
+)
+_ASKS_ANNOUNCE = re.compile(r"\b(?:announce|unveil|launch|introduce|present|reveal|release|show|debut)\w*\b", re.I)
 CUES: dict[str, re.Pattern[str]] = {
     "why": REASON, "how_much": AMOUNT, "when": DATE, "who": NAME, "which": NAME, "what_happened": EVENT,
 }
@@ -149,6 +158,8 @@ class AnswerPlan:
     @property
     def cue(self) -> re.Pattern[str] | None:
         """What a lead sentence must contain for this kind of question (None: no particular content)."""
+        if self.kind in ("what_happened", "what") and _ASKS_ANNOUNCE.search(self.focus or self.question):
+            return ANNOUNCE
         return CUES.get(self.kind)
 
     def cue_strength(self, text: str) -> float:
@@ -242,12 +253,16 @@ def _two_sides(text: str) -> bool:
 def plan_answer(question: str, query: QueryPlan | None = None) -> AnswerPlan:
     """The answer plan of `question`, using the outlets, dates and parts search found in it."""
     query = query or QueryPlan(question)
-    kind = question_kind(question)
+    kind = question_kind(re.sub(r"\s*\([^()]*\)\s*$", "", question))  # without a follow-up's borrowed words
     since = until = None
     dates = list(query.dates)
-    if dates:
-        starts = [d.since for d in dates]
-        ends = [d.until for d in dates]
+    # "on january 27" names no year: which January 27 is a guess, so it decides no scope (the dated
+    # retrieval still looks in the newest year)
+    scoped = [d for d in dates if not d.assumed_year]
+    if scoped:
+        dates_for_scope = scoped
+        starts = [d.since for d in dates_for_scope]
+        ends = [d.until for d in dates_for_scope]
         since = None if any(s is None for s in starts) else min(s for s in starts if s)
         until = None if any(e is None for e in ends) else max(e for e in ends if e)
     parts = tuple(dict.fromkeys(query.parts))
@@ -261,7 +276,7 @@ def plan_answer(question: str, query: QueryPlan | None = None) -> AnswerPlan:
         question=question, kind=kind, since=since, until=until, outlets=query.sources, parts=parts,
         comparison=kind == "comparison" or len({p.sources for p in parts}) >= 2,
         focus=focus if len(focus.split()) >= 2 else question,
-        published=any(d.published for d in dates),
+        published=any(d.published for d in scoped),
         year=int(years[0]) if len(set(years)) == 1 else None,
     )
 

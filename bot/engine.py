@@ -359,7 +359,8 @@ class Engine:
         standalone = question
         if history:
             turns = trim_history(history, s.history_tokens)
-            standalone = _llm_rewrite(question, turns, s) if llm_on else heuristic_rewrite(question, turns)
+            common = common_words(s.embedding_model)
+            standalone = _llm_rewrite(question, turns, s) if llm_on else heuristic_rewrite(question, turns, common=common)
         reader = self.reader()
         qvec = self.query_embedder.encode([standalone])[0]
         opts = self.search_options()

@@ -49,7 +49,7 @@ class ScoreWeights:
     previous: float = 0.3  # share of the previous sentence's higher relevance a sentence inherits
     lede: float = 0.04  # an article's first sentence, as a lead
     lede_about: float = 0.0  # ... times the share of the question's words in the article's title
-    lede_what: float = 0.1  # ... the same, more for "what happened" questions
+    lede_what: float = 0.2  # ... the same, more for "what happened" questions
     title_echo: float = 0.2  # restates its article's title (the story's main fact), times how much that
     # title is about the question
     part_lexical: float = 1.0  # a part's line: share of the part's idf-weighted words, plus the score above
@@ -335,7 +335,8 @@ def extractive_answer(
     if question_vector is None or focus != question:  # dates are the scope's job, not the sentences'
         question_vector = embedder.encode([focus])[0]
     weights = _weights(keyword_terms(focus), term_weight)
-    subject = subject_terms(focus, hits, common_words, term_weight) if len(plan.parts) < 2 else ()
+    own = re.sub(r"\s*\([^()]*\)\s*$", "", focus)  # a follow-up's borrowed words are context, not its subject
+    subject = subject_terms(own, hits, common_words, term_weight) if len(plan.parts) < 2 else ()
     outlet_words = {stem(t) for o in plan.outlets for t in keyword_terms(o)}
     subject = tuple(t for t in subject if t not in outlet_words)  # the outlet is the scope's job
     scored = score_candidates(cands, embedder, question_vector, weights, plan, opts.score)
@@ -503,10 +504,16 @@ def choose_lead(
     if preferred:  # a multi-part question opens with the best of its part lines
         eligible = preferred
     if plan.cue is not None:
+        # among the candidates that compete on relevance, those with the strongest cue
+        best_score = max(float(scored.scores[i]) for i in eligible)
         strength = {i: plan.cue_strength(_lead_text(scored, i)) for i in eligible}
-        top = max(strength.values())
+        competing = [i for i in eligible if float(scored.scores[i]) >= best_score - CUE_MARGIN] or eligible
+        top = max(strength[i] for i in competing)
+        if top == 0 and plan.kind in REQUIRED_CUE_KINDS:
+            top = max(strength.values())  # only a less relevant sentence has the amount or date
+            competing = eligible
         if top > 0 and plan.kind in STRICT_CUE_KINDS:
-            eligible = [i for i in eligible if strength[i] == top]
+            eligible = [i for i in competing if strength[i] == top]
         elif plan.kind in REQUIRED_CUE_KINDS:
             return None  # asked for an amount or a date, and no sentence about it has one
     if plan.kind == "list":
@@ -517,6 +524,9 @@ def choose_lead(
 
 
 _POINTS_BACK = re.compile(r"\b(?:the|this|that) (?:announcement|news|move|deal|decision|report|result|plan)\b", re.I)
+
+
+CUE_MARGIN = 0.15  # a sentence this much less relevant than the best may still lead for having the cue
 
 
 def lead_score(scored: Scored, plan: AnswerPlan, i: int) -> float:

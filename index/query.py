@@ -67,6 +67,7 @@ class DateMention:
     until: datetime | None
     text: str
     published: bool = False  # names when articles were published ("published on …"), not when things happened
+    assumed_year: bool = False  # the text named no year: the index's newest year was taken
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def find_dates(text: str, default_year: int | None = None, slack_days: int = 1) 
     years = [f[3] for f in found if f[3]]
     out = []
     for start, end, rel, year, month, day, raw in sorted(found):
+        assumed = year is None
         year = year or (years[0] if years else default_year)
         if year is None:
             continue
@@ -224,7 +226,7 @@ def find_dates(text: str, default_year: int | None = None, slack_days: int = 1) 
         else:
             since, until = first - timedelta(days=slack_days), last + timedelta(days=slack_days)
         published = bool(_PUBLISHED.search(text[max(0, start - 40) : start]))
-        out.append(DateMention(start, end, since, until, raw, published))
+        out.append(DateMention(start, end, since, until, raw, published, assumed and not years))
     return out
 
 

@@ -152,6 +152,15 @@ def citation_line(c: Citation, *, markdown_links: bool) -> str:
     return f"[{c.number}] {escape_link_text(label)}"
 
 
+def related_line(hit: Hit, *, markdown_links: bool) -> str:
+    """`- Title — Outlet, date` (a link with embeds) for an article offered when nothing answered."""
+    label = printable(hit.header)
+    url = safe_url(hit.url)
+    if markdown_links:
+        return f"- {link(label, url)}"
+    return f"- {escape_link_text(label)}" + (f" <{url}>" if url else "")
+
+
 @dataclass
 class Reply:
     """One Discord message to send: content and/or embeds (already within limits)."""
@@ -176,6 +185,8 @@ def answer_replies(answer: Answer, *, embeds: bool = True, footer: str = "") -> 
     """The messages that show `answer`: its text, then the numbered list of cited sources."""
     text = escape_markdown_links(printable(answer.text))
     notes = "\n".join(f"*{escape_markdown_links(printable(n))}*" for n in answer.notes)
+    if answer.related:  # "not found", and the articles that came closest
+        text += "\n\n**Closest articles**\n" + "\n".join(related_line(h, markdown_links=embeds) for h in answer.related)
     if embeds:
         lines = [citation_line(c, markdown_links=True) for c in answer.citations]
         body = text + (("\n\n**Sources**\n" + "\n".join(lines)) if lines else "") + (f"\n\n{notes}" if notes else "")
