@@ -65,6 +65,7 @@ class ExtractiveOptions:
     merge_similarity: float = 0.6  # ... and one this close from another article adds its citation instead
     lead_margin: float = 0.04  # a lead from a lower-ranked article must beat the top article's by this
     min_key_share: float = 0.2  # the lead must carry this share of the question's weighted key words
+    other_article: float = 0.9  # a sentence of another article than the lead's joins at this share of its score
     score: ScoreWeights = field(default_factory=ScoreWeights)
 
 
@@ -92,7 +93,24 @@ class Candidate:
 
 
 def term_set(text: str) -> set[str]:
-    return {stem(t) for t in keyword_terms(text)}
+    """The stemmed keyword terms of `text`, irregular verb forms as their base ("sold" -> "sell")."""
+    return {stem(IRREGULAR.get(t, t)) for t in keyword_terms(text)}
+
+
+# Past forms the suffix stemmer cannot bring back to the verb a question uses ("how much did X sell").
+IRREGULAR = {
+    past: base
+    for base, forms in {
+        "sell": "sold", "buy": "bought", "pay": "paid", "spend": "spent", "lose": "lost", "win": "won",
+        "run": "ran", "make": "made", "take": "took taken", "say": "said", "give": "gave given", "go": "went gone",
+        "rise": "rose risen", "fall": "fell fallen", "grow": "grew grown", "begin": "began begun", "bring": "brought",
+        "build": "built", "choose": "chose chosen", "drive": "drove driven", "find": "found", "get": "got gotten",
+        "hold": "held", "keep": "kept", "lead": "led", "leave": "left", "meet": "met", "send": "sent",
+        "show": "shown", "stand": "stood", "think": "thought", "write": "wrote written", "cut": "cut", "set": "set",
+        "hit": "hit", "shut": "shut", "seek": "sought", "teach": "taught", "tell": "told", "come": "came",
+    }.items()
+    for past in forms.split()
+}
 
 
 def relevance(question: str, hits: Sequence[Hit]) -> tuple[float, float]:
@@ -124,7 +142,7 @@ _REFERS = re.compile(
     r"meanwhile|instead|in addition|as a result|at the same time),?\s+)?"
     r"(?:it|its|this|that|these|those|they|their|them|he|she|his|her|such|both|the latter|the former|"
     r"(?:the|that|this) (?:result|total|figure|number|move|decision|deal|plan|change|drop|rise|increase|"
-    r"decline|one|company|firm|amount|sum|level|step))\b",
+    r"decline|one|amount|sum|level|step))\b",
     re.I,
 )
 _ENUM_LATER = re.compile(r"^\W*(secondly|second,|thirdly|third,|finally|lastly)\b", re.I)
@@ -218,7 +236,8 @@ def _weights(terms: Sequence[str], term_weight: TermWeights | None) -> dict[str,
     raw = term_weight(list(terms)) if term_weight is not None and terms else dict.fromkeys(terms, 1.0)
     out: dict[str, float] = {}
     for t, w in raw.items():
-        out[stem(t)] = max(out.get(stem(t), 0.0), float(w))
+        key = stem(IRREGULAR.get(t, t))
+        out[key] = max(out.get(key, 0.0), float(w))
     return out
 
 
@@ -343,18 +362,21 @@ def extractive_answer(
     key_weights = [weights] + [_weights(keyword_terms(p.text), term_weight) for p in plan.parts]
     parts = part_leads(scored, plan, term_weight) if len(plan.parts) >= 2 else []
     asked = [t for t in weights if t not in subject and not t.isdigit() and not MEASURE_WORDS.match(t)]
-    lead = choose_lead(scored, plan, key_weights, opts, among=parts, subject=subject, asked=asked)
+    # a "who / which" answer opens with the name the evidence agrees on, quoted from a sentence naming it
+    entity = answer_entity(scored, plan, hits) if plan.kind in ENTITY_KINDS else ""
+    lead = choose_lead(scored, plan, key_weights, opts, among=parts, subject=subject, asked=asked, entity=entity)
     if lead is None:
         return not_found(question, hits, related=True)
     picker = Picker(scored, opts)
     picker.add(lead, role="lead")
     for i in parts:
         picker.add(i, role="part")
-    entity = answer_entity(scored, plan, hits, picker.chosen) if plan.kind in ENTITY_KINDS else ""
     if len(plan.parts) < 2:
         picker.fill(plan)
     else:
         picker.fill(plan, budget_only=True)
+    if entity and not _names(entity, " ".join(cands[i].text for i in picker.chosen)):
+        entity = ""  # the name must be visible in what the answer quotes
     return compose(question, hits, picker, plan, entity)
 
 
@@ -468,12 +490,14 @@ def _key_share(scored: Scored, i: int, key_weights: Sequence[dict[str, float]]) 
     words = scored.terms[i] | term_set(c.hit.title)
     if c.antecedent is not None:
         words = words | scored.terms[c.antecedent]
-    return max((_share(w, words) for w in key_weights), default=0.0)
+    # weighted by idf, or not: in a small index a question's everyday verb ("runs") can outweigh the name
+    # every passage shares ("Acme")
+    return max((max(_share(w, words), _share(dict.fromkeys(w, 1.0), words)) for w in key_weights), default=0.0)
 
 
 def choose_lead(
     scored: Scored, plan: AnswerPlan, key_weights: Sequence[dict[str, float]], opts: ExtractiveOptions,
-    among: Sequence[int] = (), subject: Sequence[str] = (), asked: Sequence[str] = (),
+    among: Sequence[int] = (), subject: Sequence[str] = (), asked: Sequence[str] = (), entity: str = "",
 ) -> int | None:
     """The candidate that opens the answer, or None when none carries the question's key content.
 
@@ -520,7 +544,20 @@ def choose_lead(
         lists = [i for i in eligible if cands[i].is_list]
         if lists and max(scored.scores[i] for i in lists) >= max(scored.scores[i] for i in eligible) - 0.08:
             eligible = lists
+    if entity:  # the sentence that names the answer leads, if one competes
+        naming = [i for i in eligible if _names(entity, _lead_text(scored, i))]
+        if naming:
+            best = max(lead_score(scored, plan, i) for i in eligible)
+            naming = [i for i in naming if lead_score(scored, plan, i) >= best - CUE_MARGIN]
+            if naming:
+                eligible = naming
     return max(eligible, key=lambda i: lead_score(scored, plan, i))
+
+
+def _names(entity: str, text: str) -> bool:
+    """Whether `text` names `entity` (in full, or by its last word: "Sam Altman" ~ "Altman")."""
+    last = entity.split()[-1]
+    return bool(re.search(r"(?<!\w)(?:" + re.escape(entity) + "|" + re.escape(last) + r")(?!\w)", text, re.I))
 
 
 _POINTS_BACK = re.compile(r"\b(?:the|this|that) (?:announcement|news|move|deal|decision|report|result|plan)\b", re.I)
@@ -653,7 +690,7 @@ class Picker:
                 continue
             if c.antecedent is None and _REFERS.match(c.text):
                 continue
-            if c.doc_id != lead_doc and s < 0.9 * best:
+            if c.doc_id != lead_doc and s < opts.other_article * best:
                 continue  # another article must be nearly as relevant to join the answer
             if plan.scoped and not plan.in_scope(c.hit.published_at, c.hit.source, c.text):
                 continue  # the question asked about another period or outlet
@@ -708,14 +745,14 @@ _NOT_ENTITY = frozenset(
 _PERSON = re.compile(r"[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)?(?: [A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)?){1,2}")
 
 
-def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit], chosen: Sequence[int]) -> str:
+def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit]) -> str:
     """For a "who / which" question: the name the evidence agrees on, or "" when it does not.
 
     Names (capitalised phrases) of the retrieved passages that the question does not itself contain are
     counted per article and per mention; the name found in the most articles (at least two), then
     mentioned most, wins, in its longest written form ("Sam Bankman-Fried" also counts "Bankman-Fried").
     A capitalised word that only opens sentences ("Because Bankman-Fried …") is not part of a name, and
-    outlet names do not count. The name must appear in what the answer quotes."""
+    outlet names do not count."""
     question_words = {w.lower() for w in re.findall(r"[\w'’-]+", plan.question)}
     outlets = {h.source.casefold() for h in hits}
     docs: dict[str, set[str]] = {}
@@ -760,21 +797,20 @@ def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit], chosen:
     pool = [k for k in total_docs if plan.kind != "who" or _is_person(forms[k]) or _is_surname(forms[k])]
     if not pool:
         return ""
-    ranked = sorted(pool, key=lambda k: (len(total_docs[k]), total_mentions[k], len(k)), reverse=True)
+    def rank(k: str) -> tuple[int, bool, int]:  # articles, a full name (for "who"), mentions
+        return len(total_docs[k]), plan.kind == "who" and " " in forms[k], total_mentions[k]
+
+    ranked = sorted(pool, key=lambda k: (*rank(k), len(k)), reverse=True)
     best = ranked[0]
     if len(total_docs[best]) < 2:
         return ""
-    if len(ranked) > 1 and (len(total_docs[ranked[1]]), total_mentions[ranked[1]]) == (
-        len(total_docs[best]), total_mentions[best]
-    ):
+    if len(ranked) > 1 and rank(ranked[1]) == rank(best):
         return ""  # a tie: the evidence does not single one out
-    chosen_text = " ".join(scored.cands[i].text for i in chosen).casefold()
-    if not any(part.casefold() in chosen_text for part in forms[best].split() if len(part) > 2):
-        return ""  # the name must be visible in what the answer quotes
     return forms[best]
 
 
-_NAME_PHRASE = re.compile(r"(?<![\w'’-])[A-Z][\w.&'’-]*(?:\s+(?:(?:of|de|van|von|&)\s+)?[A-Z][\w.&'’-]*)*")
+_WORD = r"[A-Z](?:[\w&'’-]|\.(?=\w))*"  # a capitalised word ("U.S." keeps its dots, a full stop ends it)
+_NAME_PHRASE = re.compile(r"(?<![\w'’-])" + _WORD + r"(?: +(?:(?:of|de|van|von|&) +)?" + _WORD + r")*")
 _ORG_WORDS = frozenset(
     """inc corp corporation company co ltd llc plc group holdings capital research bank exchange news labs
     technologies systems partners university association government department court commission reserve
@@ -846,7 +882,11 @@ def compose(question: str, hits: tuple[Hit, ...], picker: Picker, plan: AnswerPl
             group = sorted(group, key=lambda i: cands[i].position)
         hit = cands[group[0]].hit
         year = hit.published_at.year if hit.published_at else None
-        text = " ".join(quote(i) for i in group)
+        text = ""
+        for n, i in enumerate(group):  # a list keeps its lines: it, and what follows it, start a new line
+            breaks = n > 0 and (cands[i].is_list or cands[group[n - 1]].is_list)
+            text += ("\n" if breaks else " ") + quote(i)
+        text = text.strip()
         if multi_part or (doc_id != lead_hit.doc_id and year != lead_year):
             text = label(hit) + text
         blocks.append(text)
