@@ -133,3 +133,33 @@ def test_llm_option_without_endpoint_fails_clearly(tmp_path: Path) -> None:
     assert "--llm needs an OpenAI-compatible endpoint" in proc.stderr
     assert "NEWSBOT_LLM_BASE_URL" in proc.stderr
     assert not (tmp_path / "index").exists()  # it stopped before building anything
+
+
+def test_answer_metrics_measure_the_answer_text(tmp_path: Path) -> None:
+    """Without --llm: the answer fields are computed from the quoted answers on the tiny corpus."""
+    proc = _bench(tmp_path, "--limit", "5", env=_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("answer_fact_recall", "answer_in_text_rate", "answer_in_lead_rate", "answer_words_mean",
+                "answer_fact_recall_by_type"):
+        assert key in result, key
+    assert 0.0 <= result["answer_fact_recall"] <= 1.0
+    # question 1's one gold fact is a sentence of t-doc-1 that a quoted answer can only copy whole
+    assert result["answer_fact_recall_by_type"]["inference_query"] in (0.0, 1.0)
+
+
+def test_fact_in_answer_rule() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("multihop_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(bench)
+    answer = "**Harbor Times, 2023-10-02:** Acme Corp said on Monday it agreed to buy Widgets Ltd. [1]\nOther. [2]"
+    plain = bench.plain_answer(answer)
+    assert plain.splitlines()[0] == "Harbor Times, 2023-10-02: Acme Corp said on Monday it agreed to buy Widgets Ltd."
+    sentences = bench.answer_sentences(plain)
+    assert bench.fact_in_answer("Acme Corp said on Monday", plain, sentences)  # a substring, spaces ignored
+    # 70 % of the fact's words in one sentence of the answer
+    assert bench.fact_in_answer("Acme said Monday it agreed to buy Widgets Ltd for $2 billion", plain, sentences)
+    assert not bench.fact_in_answer("European regulators will review the purchase", plain, sentences)
