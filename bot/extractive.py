@@ -647,11 +647,16 @@ class Picker:
 
     def group_for(self, i: int) -> list[int]:
         """Candidate i with what it needs: its antecedent, the point after a lead-in, enumeration heads."""
-        c = self.scored.cands[i]
-        group = [c.antecedent] if c.antecedent is not None and c.antecedent not in self.chosen else []
-        group.append(i)
-        group += [j for j in companions(self.scored.cands, i) if j not in self.chosen and j not in group]
-        return group
+        cands = self.scored.cands
+        group = [i]
+        for j in companions(cands, i):
+            if j not in self.chosen and j not in group:
+                group.append(j)
+        for j in list(group):  # each one's antecedent ("Firstly, it …" needs "The decision is twofold.")
+            a = cands[j].antecedent
+            if a is not None and a not in self.chosen and a not in group:
+                group.append(a)
+        return sorted(group, key=lambda j: cands[j].position)
 
     def add(self, i: int, role: str) -> bool:
         if i in self.chosen:
@@ -869,17 +874,17 @@ def compose(question: str, hits: tuple[Hit, ...], picker: Picker, plan: AnswerPl
 
     # One block per article, in citation order; the lead's article first, the lead at its head, then
     # the article's other sentences in reading order from the lead on (then what came before it).
-    by_doc: dict[str, list[int]] = {}
-    for i in lead_group + [i for g in part_groups for i in g] + support:
-        by_doc.setdefault(cands[i].doc_id, []).append(i)
+    # (sentences added together, such as a sentence and its antecedent, stay together in reading order)
+    by_doc: dict[str, list[list[int]]] = {}
+    for _, members in picker.groups:
+        by_doc.setdefault(cands[members[0]].doc_id, []).append(sorted(members, key=lambda i: cands[i].position))
     blocks: list[str] = []
-    for doc_id, group in sorted(by_doc.items(), key=lambda x: numbers[x[0]]):
-        if doc_id == lead_hit.doc_id:
-            # the lead's article goes on with its most relevant sentences first
-            rest = sorted((i for i in group if i not in lead_group), key=lambda i: -float(picker.scored.scores[i]))
-            group = sorted(lead_group, key=lambda i: cands[i].position) + rest
+    for doc_id, groups in sorted(by_doc.items(), key=lambda x: numbers[x[0]]):
+        if doc_id == lead_hit.doc_id:  # the lead, then the article's most relevant other sentences first
+            rest = sorted(groups[1:], key=lambda g: -max(float(picker.scored.scores[i]) for i in g))
+            group = [i for g in [groups[0], *rest] for i in g]
         else:
-            group = sorted(group, key=lambda i: cands[i].position)
+            group = sorted((i for g in groups for i in g), key=lambda i: cands[i].position)
         hit = cands[group[0]].hit
         year = hit.published_at.year if hit.published_at else None
         text = ""
