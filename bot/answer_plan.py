@@ -123,11 +123,32 @@ EVENT = re.compile(
 )
 # "What did X announce?": a product or plan was made public (not a share price falling the same week)
 ANNOUNCE = re.compile(
-    r"\b(?:announc(?:ed|es|ing)|unveil(?:ed|s|ing)?|launch(?:ed|es|ing)?|introduc(?:ed|es|ing)|present(?:ed|s|ing)|"
+    r"\b(?:announc(?:ed|es|ing)|unveil(?:ed|s|ing)?|launch(?:ed|es|ing)|introduc(?:ed|es|ing)|present(?:ed|s|ing)|"
     r"reveal(?:ed|s|ing)?|releas(?:ed|es|ing)|show(?:ed|ed off|s)|debut(?:ed|s)?|rolled out|detailed|previewed)\b",
     re.I,
 )
 _ASKS_ANNOUNCE = re.compile(r"\b(?:announce|unveil|launch|introduce|present|reveal|release|show|debut)\w*\b", re.I)
+_AGENT = re.compile(r"\b(?:company|firm|it|they|he|she|chief executive|ceo|founder|chairman|group|maker)\b", re.I)
+_PASSIVE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+)?$", re.I)
+
+
+def _announced(text: str, question: str) -> float:
+    """1.0 when someone the question could mean announces something in `text` ("the company presented",
+    "BYD unveiled"), 0.5 for an announce verb without such an agent ("the network is rolled out")."""
+    names = {w.lower() for w in re.findall(r"\b[A-Z][\w&-]+", question)[1:]}
+    best = 0.0
+    for m in ANNOUNCE.finditer(text):
+        before = text[max(0, m.start() - 60) : m.start()]
+        if _PASSIVE.search(before):
+            best = max(best, 0.5)
+            continue
+        clause = re.split(r"[,;:]|\b(?:and|after|while|as|but|when|which|that)\b", before)[-1]  # the verb's own clause
+        words = {w.lower() for w in re.findall(r"[\w&-]+", clause)}
+        named = bool(re.search(r"\b[A-Z][\w&-]+", clause))
+        best = max(best, 1.0 if words & names or named or _AGENT.search(clause) else 0.5)
+    return best
+
+
 CUES: dict[str, re.Pattern[str]] = {
     "why": REASON, "how_much": AMOUNT, "when": DATE, "who": NAME, "which": NAME, "what_happened": EVENT,
 }
@@ -171,6 +192,8 @@ class AnswerPlan:
             text = _DAY_OF_MONTH.sub(" ", text)
             if self.measure is not None:
                 return 1.0 if self.measure.search(text) else (0.5 if cue.search(text) else 0.0)
+        if cue is ANNOUNCE:
+            return _announced(text, self.focus or self.question)
         if cue.search(text):
             return 1.0
         return 0.5 if self.kind == "why" and REASON_WEAK.search(text) else 0.0

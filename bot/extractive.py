@@ -93,8 +93,29 @@ class Candidate:
 
 
 def term_set(text: str) -> set[str]:
-    """The stemmed keyword terms of `text`, irregular verb forms as their base ("sold" -> "sell")."""
-    return {stem(IRREGULAR.get(t, t)) for t in keyword_terms(text)}
+    """The stemmed keyword terms of `text`, irregular verb forms as their base ("sold" -> "sell") and the
+    verbs news uses for one event as one word ("unveiled", "presented" -> "announc")."""
+    return {canonical(t) for t in keyword_terms(text)}
+
+
+def canonical(term: str) -> str:
+    """A keyword term as the answer side compares it: stemmed, irregular forms and synonyms folded."""
+    stemmed = stem(IRREGULAR.get(term, term))
+    return SYNONYMS.get(stemmed, stemmed)
+
+
+# Verbs news uses for the same event ("What did BYD announce?" is answered by "the company presented …").
+SYNONYMS = {
+    form: word
+    for word, forms in {
+        "announc": "announce unveil launch introduc present reveal debut",
+        "buy": "acquir purchas",
+        "fall": "dropp declin slump plung sank sink tumbl",
+        "rise": "climb jump surg soar",
+        "cut": "reduc slash lower",
+    }.items()
+    for form in forms.split()
+}
 
 
 # Past forms the suffix stemmer cannot bring back to the verb a question uses ("how much did X sell").
@@ -236,7 +257,7 @@ def _weights(terms: Sequence[str], term_weight: TermWeights | None) -> dict[str,
     raw = term_weight(list(terms)) if term_weight is not None and terms else dict.fromkeys(terms, 1.0)
     out: dict[str, float] = {}
     for t, w in raw.items():
-        key = stem(IRREGULAR.get(t, t))
+        key = canonical(t)
         out[key] = max(out.get(key, 0.0), float(w))
     return out
 
