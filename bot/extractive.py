@@ -267,14 +267,28 @@ def _share(weights: dict[str, float], words: set[str] | frozenset[str]) -> float
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    return sum(w for t, w in weights.items() if t in words or _prefix_in(t, words)) / total
+    found = _Prefixes(words)
+    return sum(w for t, w in weights.items() if found.has(t)) / total
 
 
-def _prefix_in(term: str, words: set[str] | frozenset[str]) -> bool:
-    if len(term) < 4:
-        return False
-    head = term[:5]
-    return any(len(w) >= 4 and (w.startswith(head) or (len(w) < 5 and term.startswith(w))) for w in words)
+class _Prefixes:
+    """A set of stemmed words that also answers "is there a word sharing this term's first 5 letters (or
+    4, for short words)?" in constant time."""
+
+    __slots__ = ("words", "five", "four", "short")
+
+    def __init__(self, words: set[str] | frozenset[str]) -> None:
+        self.words = words
+        self.five = {w[:5] for w in words if len(w) >= 5}
+        self.four = {w[:4] for w in words if len(w) >= 4}
+        self.short = {w for w in words if len(w) == 4}
+
+    def has(self, term: str) -> bool:
+        if term in self.words:
+            return True
+        if len(term) < 4:
+            return False
+        return (term[:5] in self.five if len(term) >= 5 else term in self.four) or term[:4] in self.short
 
 
 def score_candidates(
