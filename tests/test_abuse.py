@@ -17,11 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from http_fixtures import LocalServer
 
 from bot.config import Settings
 from bot.engine import Engine, QuestionRejected
-from tests.conftest import REPO, make_settings, write_article
+from tests.helpers import REPO, make_settings, write_article
+from tests.http_fixtures import LocalServer
 
 
 def _cli(*args: str | bytes, index_dir: Path, stdin: bytes | None = None, **env: str

@@ -10,24 +10,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-from http_fixtures import LocalServer
-
 from bot.cli import main
 from bot.engine import Engine
 from bot.state import State
 from index.documents import id_from_url
-from index.store import Layout
-from tests.conftest import REPO, make_settings, write_article
-from tests.test_freshness_crash import kill, spawn
-from tests.test_freshness_feeds import RSS_TYPE, TIDEWELL, page, rss
-from tests.test_freshness_index import QUBIT, small_index
-
-HARBOR = ("The port authority ordered forty battery-electric cranes for its container terminals, replacing "
-          "diesel machines that date from the nineteen-nineties; deliveries start in March.")
-ORCHARD = ("Orchard Silicon opened a wafer plant in Dresden that will make power chips for heat pumps and "
-           "electric buses, hiring nine hundred engineers over three years.")
-LANTERN = ("Lantern Mobile cut the price of its folding phone by a third in Brazil after sales of the first "
-           "model disappointed, the company told distributors on Friday.")
+from tests.helpers import (
+    HARBOR,
+    LANTERN,
+    ORCHARD,
+    QUBIT,
+    REPO,
+    RSS_TYPE,
+    TIDEWELL,
+    damage,
+    kill,
+    make_settings,
+    page,
+    rss,
+    small_index,
+    spawn,
+    write_article,
+)
+from tests.http_fixtures import LocalServer
 
 
 def settings(root: Path, **extra: object):  # noqa: ANN201
@@ -45,14 +49,6 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:  # noqa: ANN001
     rc = main(list(args))
     out = capsys.readouterr()
     return rc, out.out, out.err
-
-
-def damage(root: Path) -> Path:
-    """Truncate the live generation's index.sqlite, as a full disk or a bad copy would."""
-    layout = Layout(root)
-    db = layout.generation_dir(layout.current_generation()) / "index.sqlite"
-    db.write_bytes(b"")
-    return db
 
 
 # ------------------------------------------------------------------------------------------ point 1
@@ -277,9 +273,8 @@ def test_a_killed_update_does_not_block_the_next_one(tmp_path: Path) -> None:
 
 
 def test_discord_reindex_says_what_it_kept(article_writer, tmp_path: Path) -> None:  # noqa: ANN001
-    from standin_fixtures import run_standin
-
-    from tests.test_discord import bot_factory, ready
+    from tests.helpers import bot_factory, ready
+    from tests.standin_fixtures import run_standin
 
     small_index(article_writer, tmp_path)
     extra = write_article(tmp_path / "today", "zeta.md", title="Zeta Quantum unveils Glimmerstone", body=QUBIT)

@@ -13,7 +13,7 @@ import pytest
 
 from bot.engine import Engine
 from index.store import IndexCorrupt, IndexMismatch, IndexMissing, Layout
-from tests.conftest import REPO, make_settings
+from tests.helpers import REPO, make_settings
 
 BODY = """
 {name} reported record quarterly revenue of {n} billion dollars on Tuesday. The company said demand for

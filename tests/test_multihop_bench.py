@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.openai_standin import OpenAIStandin
 
 BENCH = REPO / "benchmarks" / "multihop.py"

@@ -30,7 +30,7 @@ from index.onnx_embedding import (
     local_model_dir,
 )
 from index.store import IndexMismatch
-from tests.conftest import REPO, make_settings
+from tests.helpers import REPO, make_settings
 
 MODEL = "all-MiniLM-L6-v2"
 LONG = " ".join(

@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from pg_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from bot.state import State
 from index.sql import Database, to_postgres
-from tests.conftest import REPO, make_settings
+from tests.helpers import REPO, make_settings
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -20,7 +20,7 @@ from index.chunking import Chunk
 from index.documents import Document
 from index.hits import Filters
 from index.store import Layout, Manifest, now_iso
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 DIM = 32
 OUTLETS = ("Alpha Wire", "Beta Times", "Gamma Post")
