@@ -213,6 +213,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     from index.chunking import sentence_spans
 

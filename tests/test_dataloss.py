@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.cli import main
 from bot.engine import Engine
 from bot.state import State
@@ -84,6 +86,7 @@ def test_rebuild_keeps_articles_added_from_files(article_writer, tmp_path: Path,
 # ------------------------------------------------------------------------------------------ point 2
 
 
+@pytest.mark.slow
 def test_rebuild_from_a_damaged_index_keeps_fetched_articles(article_writer, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     small_index(article_writer, tmp_path)
     root = tmp_path / "idx"
@@ -219,6 +222,7 @@ def _cli(index: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_one_hostile_feed_does_not_stop_the_others(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     with LocalServer() as srv:
@@ -244,6 +248,7 @@ def test_one_hostile_feed_does_not_stop_the_others(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ point 7
 
 
+@pytest.mark.slow
 def test_a_killed_update_does_not_block_the_next_one(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     env = {"NEWSBOT_ALLOW_PRIVATE_URLS": "1"}
@@ -297,6 +302,8 @@ def test_discord_reindex_says_what_it_kept(article_writer, tmp_path: Path) -> No
     run_standin(scenario, bot_factory=bot_factory(tmp_path / "idx", corpus=str(article_writer.folder)), timeout=150)
 
 
+@pytest.mark.slow
+@pytest.mark.milvus
 def test_rebuilds_keep_added_and_fetched_articles_on_the_milvus_store(article_writer, tmp_path: Path) -> None:  # noqa: ANN001
     """Points 1 and 2 on the other store backend: the article store is in the state database, so it works
     the same whatever holds the passages; here the Milvus store's own SQL database is damaged."""

@@ -517,6 +517,7 @@ def test_bot_survives_a_malformed_event(corpus_copy: Path) -> None:
     run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=60)
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_questions_while_heartbeats_continue(corpus_copy: Path) -> None:
     questions = [
         "Why is Xiaomi dropping Leica?", "How much market value did Nvidia lose?",
@@ -610,6 +611,7 @@ def test_serve_without_token_says_how_to_get_one(tmp_path: Path) -> None:
     assert "discord.com/developers/applications" in proc.stderr and "MESSAGE CONTENT" in proc.stderr
 
 
+@pytest.mark.slow
 def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) -> None:
     """The real `newsbot serve` command, pointed at the stand-in by NEWSBOT_DISCORD_API_BASE."""
 
@@ -640,6 +642,7 @@ def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) ->
     run_standin(scenario, timeout=200)
 
 
+@pytest.mark.slow
 def test_two_sharded_replicas_answer_each_question_once(corpus_copy: Path) -> None:
     """Two bot processes' worth of shards on one token: Discord routes each event to one shard only."""
     from bot.discordbot.bot import ShardedNewsBot, make_bot

@@ -292,6 +292,7 @@ def test_view_button_click_edits_message() -> None:
     run_standin(scenario, bot_factory=tiny_bot)
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_being_acked_while_bot_is_busy() -> None:
     async def scenario(standin: DiscordStandIn, bot: TinyBot) -> None:
         before_rx, before_ack = standin.heartbeats_received, standin.heartbeat_acks_sent

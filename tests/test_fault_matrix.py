@@ -33,6 +33,8 @@ from tests.helpers import (
 )
 from tests.http_fixtures import LocalServer, Resource
 
+pytestmark = pytest.mark.slow  # every case runs real processes, several rebuild the corpus
+
 ENV = {"NEWSBOT_ALLOW_PRIVATE_URLS": "1", "NEWSBOT_FETCH_TIMEOUT": "3"}
 KESTREL = ("Kestrel Rail ordered twelve hydrogen trains for its mountain lines, the first of them due in "
            "service by the winter timetable of next year.")

@@ -28,6 +28,8 @@ from tests.helpers import (
 )
 from tests.http_fixtures import LocalServer
 
+pytestmark = pytest.mark.slow  # real processes paused, killed and run concurrently
+
 QUESTION = "Why is Xiaomi dropping Leica?"
 
 

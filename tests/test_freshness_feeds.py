@@ -226,6 +226,7 @@ def _cli(index: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_feeds_and_cron_friendly_update(tmp_path: Path) -> None:
     index = tmp_path / "idx"
     with LocalServer() as srv:
@@ -255,6 +256,7 @@ def test_cli_feeds_and_cron_friendly_update(tmp_path: Path) -> None:
         assert as_json.returncode == 1 and '"failed": 1' in as_json.stdout
 
 
+@pytest.mark.slow
 def test_cli_add_and_remove(tmp_path: Path) -> None:
     index = tmp_path / "idx"
     with LocalServer() as srv:
@@ -280,6 +282,7 @@ class RecordingEngine(Engine):
         return super().update_feeds(progress, on_wait, wait)
 
 
+@pytest.mark.slow
 def test_poll_feeds_forever_runs_in_a_worker_thread(tmp_path: Path) -> None:
     with LocalServer() as srv:
         site = FeedSite(srv)

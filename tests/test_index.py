@@ -71,6 +71,7 @@ def _spawn_paused(args: list[str], pause: str, env_extra: dict[str, str] | None 
     raise AssertionError(f"process ended (rc={proc.returncode}) before reaching {pause}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pause", ["build-half-written", "before-commit", "build-before-switch"])
 def test_build_killed_midway_leaves_old_index_answering(corpus_copy: Path, article_writer, pause: str) -> None:
     engine = Engine(make_settings(corpus_copy))

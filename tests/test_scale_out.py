@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import CORPUS, REPO, write_article
 from tests.http_fixtures import LocalServer, Response
 
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'newsbot[milvus]')")
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'newsbot[postgres]')")
 
-from tests.helpers import CORPUS, REPO, write_article  # noqa: E402
+pytestmark = [pytest.mark.slow, pytest.mark.milvus, pytest.mark.postgres]
 
 
 def _newsbot(replica: Path, env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
