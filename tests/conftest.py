@@ -1,24 +1,25 @@
-"""Shared fixtures: one real embedding model per test session, and the bundled corpus indexed once."""
+"""Shared fixtures: one real embedding model per test session, and the bundled corpus indexed once.
+
+Plain helpers (paths, settings, articles, shared texts) are in tests/helpers.py. The fixture modules
+below are registered here, once, so a test just names the fixture it needs.
+"""
 
 from __future__ import annotations
 
 import shutil
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from tests.helpers import make_settings, write_article
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO / "docs_corpus"
-MULTIHOP = REPO.parent / "shared" / "data" / "multihop_rag"
-
-
-def make_settings(index_dir: Path, **overrides: object) -> Settings:
-    """Settings for a test: defaults only (no env, no newsbot.toml), plus `overrides`."""
-    return load_settings({"index_dir": str(index_dir), "corpus": str(CORPUS), **overrides}, env={})
+pytest_plugins = [
+    "tests.http_fixtures",  # server: a LocalServer on 127.0.0.1
+    "tests.milvus_fixtures",  # milvus_server: a Milvus Lite server
+    "tests.pg_fixtures",  # postgres_server, postgres_url: a throwaway PostgreSQL
+    "tests.standin_fixtures",  # discord_standin_run: a bot against the local Discord stand-in
+]
 
 
 @pytest.fixture(scope="session")
@@ -47,18 +48,9 @@ def engine(corpus_index: Path):
     return Engine(make_settings(corpus_index))
 
 
-def write_article(folder: Path, name: str, *, title: str, body: str, source: str = "Test Wire",
-                  date: str = "2025-01-15", url: str = "", extra: str = "") -> Path:
-    """Write a Markdown article with front matter and return its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    front = f'title: "{title}"\nsource: "{source}"\npublished_at: {date}\nurl: "{url}"\n{extra}'
-    path.write_text(f"---\n{front}\n---\n{textwrap.dedent(body).strip()}\n", encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def article_writer(tmp_path: Path) -> Callable[..., Path]:
+    """`write(name, title=..., body=..., ...)`: a Markdown article in this test's `article_writer.folder`."""
     folder = tmp_path / "articles"
 
     def write(name: str, **kwargs: object) -> Path:

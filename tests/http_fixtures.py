@@ -1,6 +1,6 @@
 """A real HTTP(S) server on a loopback address for tests, with routes registered per test.
 
-    from http_fixtures import LocalServer, Response
+    from tests.http_fixtures import LocalServer, Response
 
     with LocalServer() as srv:                      # binds 127.0.0.1 on a free port
         srv.add("/page", b"<html>...</html>")        # static body (200, text/html, Content-Length)
@@ -32,6 +32,8 @@ HTTPS with an `ssl.SSLContext` built from `self_signed_cert()`.
 
 Each response carries `Connection: close`. The server runs in a daemon thread; leaving the `with`
 block (or `close()`) stops it and wakes any dripping handler.
+
+The `server` fixture (this module is registered in tests/conftest.py) is a `LocalServer()` for one test.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ import shutil
 import ssl
 import subprocess
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+
+import pytest
 
 __all__ = ["LocalServer", "Request", "Resource", "Response", "self_signed_cert"]
 
@@ -368,3 +372,10 @@ def self_signed_cert(directory: Path, *, dns_names: tuple[str, ...] = ("localhos
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """A LocalServer on 127.0.0.1 for one test."""
+    with LocalServer() as srv:
+        yield srv

@@ -3,9 +3,11 @@
 Milvus Lite's file mode allows one process per data folder, so tests of several processes (replicas)
 run `python -m milvus_lite server` and connect to its URL.
 
-    from milvus_fixtures import milvus_lite_server
+    from tests.milvus_fixtures import milvus_lite_server
     with milvus_lite_server(tmp_path / "milvus") as uri:   # "http://127.0.0.1:PORT"
         ...
+
+or the `milvus_server` fixture (this module is registered in tests/conftest.py): one server per test.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 
 def free_port() -> int:
@@ -47,3 +51,10 @@ def milvus_lite_server(data_dir: Path, timeout: float = 60) -> Iterator[str]:
         if server.poll() is None:
             server.kill()
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    """The URL of a Milvus Lite server of this test's own."""
+    with milvus_lite_server(tmp_path / "milvus") as uri:
+        yield uri

@@ -12,9 +12,8 @@ user must be allowed to CREATE DATABASE).
 As root (CI), the server runs as the `postgres` user that Debian's package creates: PostgreSQL refuses
 to run as root.
 
-Use from a test module::
-
-    from pg_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
+This module is registered in tests/conftest.py (`pytest_plugins`): a test just names the fixture, and
+is marked `postgres` (`@pytest.mark.postgres`).
 """
 
 from __future__ import annotations

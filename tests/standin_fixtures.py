@@ -3,12 +3,7 @@
 pytest-asyncio is not required: every scenario runs inside its own ``asyncio.run`` loop, and the
 stand-in, the bot and all cleanup live in that loop.
 
-Use from conftest.py (either form)::
-
-    pytest_plugins = ["standin_fixtures"]
-    # or: from standin_fixtures import discord_standin_run  # noqa: F401
-
-Then in a test::
+Registered in tests/conftest.py (`pytest_plugins`). In a test::
 
     def test_answers_question(discord_standin_run):
         async def scenario(standin, bot):
@@ -18,6 +13,7 @@ Then in a test::
 
         discord_standin_run(scenario, bot_factory=lambda standin: build_newsbot(...))
 
+Or call ``run_standin`` directly (``from tests.standin_fixtures import run_standin``).
 ``bot_factory(standin)`` must return a discord.py ``Client``/``Bot`` (or an awaitable of one) built with a
 low ``guild_ready_timeout`` (e.g. 0.05) so ``on_ready`` fires quickly.
 """
@@ -31,10 +27,7 @@ from typing import Any
 
 import pytest
 
-try:
-    from discord_standin import DiscordStandIn, running_bot
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.discord_standin import DiscordStandIn, running_bot
+from tests.discord_standin import DiscordStandIn, running_bot
 
 Scenario = Callable[[DiscordStandIn, Any], Awaitable[Any]]
 

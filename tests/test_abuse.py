@@ -17,11 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from http_fixtures import LocalServer
 
 from bot.config import Settings
 from bot.engine import Engine, QuestionRejected
-from tests.conftest import REPO, make_settings, write_article
+from tests.helpers import REPO, make_settings, write_article
+from tests.http_fixtures import LocalServer
 
 
 def _cli(*args: str | bytes, index_dir: Path, stdin: bytes | None = None, **env: str
@@ -44,6 +44,7 @@ def _filler(words: int, seed: str) -> str:
 # ---------------------------------------------------------------------------------------- 6. size limits
 
 
+@pytest.mark.slow
 def test_articles_over_max_article_bytes_are_refused_with_one_line(corpus_copy: Path, tmp_path: Path) -> None:
     """Point 6: a file or fetched page bigger than `max_article_bytes` is refused by name, in one line,
     before it costs anything; the small ones in the same command are added."""
@@ -83,6 +84,7 @@ def test_articles_over_max_article_bytes_are_refused_with_one_line(corpus_copy: 
     assert report.embedded == 0 and len(report.errors) == 1 and "max_article_bytes" in report.errors[0].reason
 
 
+@pytest.mark.slow
 def test_embedding_streams_passages_in_bounded_batches(tmp_path: Path) -> None:
     """Point 6: memory while embedding does not grow with the article: the model sees (and tokenizes) the
     passages a bounded batch at a time, however many there are."""
@@ -198,6 +200,7 @@ def test_article_links_cannot_spoof_in_answers(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------- 10. bad bytes
 
 
+@pytest.mark.slow
 def test_invalid_utf8_in_questions_is_repaired_not_a_traceback(corpus_index: Path, engine: Engine) -> None:
     """Point 10: bytes that are not UTF-8 in a question (argv, a chat line, a lone surrogate through the
     API) are repaired like any other bad input; `chat` keeps going."""
@@ -234,6 +237,7 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_every_command_on_a_damaged_index_says_rebuild(corpus_copy: Path, tmp_path: Path) -> None:
     """Point 11: add, remove, update, search, stats, ask say the same short line on a damaged index;
     `build` rebuilds it; a damaged state database gets one clear line too."""
@@ -271,6 +275,7 @@ def test_every_command_on_a_damaged_index_says_rebuild(corpus_copy: Path, tmp_pa
 # ---------------------------------------------------------------------------------------- 12. symlinks
 
 
+@pytest.mark.slow
 def test_links_leaving_the_folder_are_skipped_unless_asked(tmp_path: Path) -> None:
     """Point 12: a symlink inside a folder given to build/add that points outside it is not followed
     (reported as skipped), unless --follow-links; links staying inside the folder are fine."""

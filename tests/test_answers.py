@@ -13,7 +13,7 @@ import pytest
 
 from bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
 from bot.engine import Engine, QuestionRejected
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 QUESTIONS = [
     "Why is Xiaomi dropping Leica?",

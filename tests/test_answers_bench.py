@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import CORPUS, REPO, write_article
+from tests.helpers import CORPUS, REPO, write_article
 
 BENCH = REPO / "benchmarks" / "answers.py"
 QUESTIONS = REPO / "benchmarks" / "data" / "corpus_questions.jsonl"
@@ -213,6 +213,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     from index.chunking import sentence_spans
 
@@ -249,7 +250,7 @@ def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     # the removed article is never cited, and it is still in the cached index (only a copy lost it)
     assert "zephyr-battery" not in by_id["t-removed"]["cited"]
     from bot.engine import Engine
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     assert Engine(make_settings(tmp_path / "index")).document("zephyr-battery") is not None
 

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from openai_standin import OpenAIStandin
-
-from tests.conftest import REPO
+from tests.helpers import REPO
+from tests.openai_standin import OpenAIStandin
 
 
 def _run(args: list[str], index_dir: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:

@@ -10,24 +10,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-from http_fixtures import LocalServer
+import pytest
 
 from bot.cli import main
 from bot.engine import Engine
 from bot.state import State
 from index.documents import id_from_url
-from index.store import Layout
-from tests.conftest import REPO, make_settings, write_article
-from tests.test_freshness_crash import kill, spawn
-from tests.test_freshness_feeds import RSS_TYPE, TIDEWELL, page, rss
-from tests.test_freshness_index import QUBIT, small_index
-
-HARBOR = ("The port authority ordered forty battery-electric cranes for its container terminals, replacing "
-          "diesel machines that date from the nineteen-nineties; deliveries start in March.")
-ORCHARD = ("Orchard Silicon opened a wafer plant in Dresden that will make power chips for heat pumps and "
-           "electric buses, hiring nine hundred engineers over three years.")
-LANTERN = ("Lantern Mobile cut the price of its folding phone by a third in Brazil after sales of the first "
-           "model disappointed, the company told distributors on Friday.")
+from tests.helpers import (
+    HARBOR,
+    LANTERN,
+    ORCHARD,
+    QUBIT,
+    REPO,
+    RSS_TYPE,
+    TIDEWELL,
+    damage,
+    kill,
+    make_settings,
+    page,
+    rss,
+    small_index,
+    spawn,
+    write_article,
+)
+from tests.http_fixtures import LocalServer
 
 
 def settings(root: Path, **extra: object):  # noqa: ANN201
@@ -45,14 +51,6 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:  # noqa: ANN001
     rc = main(list(args))
     out = capsys.readouterr()
     return rc, out.out, out.err
-
-
-def damage(root: Path) -> Path:
-    """Truncate the live generation's index.sqlite, as a full disk or a bad copy would."""
-    layout = Layout(root)
-    db = layout.generation_dir(layout.current_generation()) / "index.sqlite"
-    db.write_bytes(b"")
-    return db
 
 
 # ------------------------------------------------------------------------------------------ point 1
@@ -88,6 +86,7 @@ def test_rebuild_keeps_articles_added_from_files(article_writer, tmp_path: Path,
 # ------------------------------------------------------------------------------------------ point 2
 
 
+@pytest.mark.slow
 def test_rebuild_from_a_damaged_index_keeps_fetched_articles(article_writer, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     small_index(article_writer, tmp_path)
     root = tmp_path / "idx"
@@ -223,6 +222,7 @@ def _cli(index: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_one_hostile_feed_does_not_stop_the_others(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     with LocalServer() as srv:
@@ -248,6 +248,7 @@ def test_one_hostile_feed_does_not_stop_the_others(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ point 7
 
 
+@pytest.mark.slow
 def test_a_killed_update_does_not_block_the_next_one(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     env = {"NEWSBOT_ALLOW_PRIVATE_URLS": "1"}
@@ -277,9 +278,8 @@ def test_a_killed_update_does_not_block_the_next_one(tmp_path: Path) -> None:
 
 
 def test_discord_reindex_says_what_it_kept(article_writer, tmp_path: Path) -> None:  # noqa: ANN001
-    from standin_fixtures import run_standin
-
-    from tests.test_discord import bot_factory, ready
+    from tests.helpers import bot_factory, ready
+    from tests.standin_fixtures import run_standin
 
     small_index(article_writer, tmp_path)
     extra = write_article(tmp_path / "today", "zeta.md", title="Zeta Quantum unveils Glimmerstone", body=QUBIT)
@@ -302,6 +302,8 @@ def test_discord_reindex_says_what_it_kept(article_writer, tmp_path: Path) -> No
     run_standin(scenario, bot_factory=bot_factory(tmp_path / "idx", corpus=str(article_writer.folder)), timeout=150)
 
 
+@pytest.mark.slow
+@pytest.mark.milvus
 def test_rebuilds_keep_added_and_fetched_articles_on_the_milvus_store(article_writer, tmp_path: Path) -> None:  # noqa: ANN001
     """Points 1 and 2 on the other store backend: the article store is in the state database, so it works
     the same whatever holds the passages; here the Milvus store's own SQL database is damaged."""

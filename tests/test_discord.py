@@ -17,30 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from discord_standin import DiscordStandIn
-from standin_fixtures import run_standin
 
 from bot.discordbot.bot import NewsBot
 from bot.discordbot.render import EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
 from bot.engine import Engine
 from index.documents import Document, parse_date
-from tests.conftest import REPO, make_settings
+from tests.discord_standin import DiscordStandIn
+from tests.helpers import MSG_CREATE, REPO, bot_factory, make_settings, ready
+from tests.standin_fixtures import run_standin
 
-MSG_CREATE = r"^/channels/\d+/messages$"
 REFUSED = "Only the bot's owner"
-
-
-def bot_factory(index_dir: Path, **overrides: Any) -> Callable[[DiscordStandIn], NewsBot]:
-    settings = make_settings(index_dir, discord_user_cooldown=0.0, discord_guild_rate=1000, **overrides)
-
-    def make(standin: DiscordStandIn) -> NewsBot:
-        return NewsBot(Engine(settings), guild_ready_timeout=0.05)
-
-    return make
-
-
-async def ready(bot: NewsBot) -> None:
-    await asyncio.wait_for(bot.ready_to_answer.wait(), 60)
 
 
 def bot_messages(standin: DiscordStandIn, channel_id: int | str, bot: NewsBot) -> list[dict[str, Any]]:
@@ -275,7 +261,7 @@ RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Signal Desk</t
 
 
 def test_ingest_and_feeds_are_admin_only(corpus_copy: Path) -> None:
-    from http_fixtures import LocalServer
+    from tests.http_fixtures import LocalServer
 
     with LocalServer() as web:
         web.add("/nokia-6g", ARTICLE_PAGE)
@@ -346,7 +332,7 @@ def test_only_owners_and_listed_admins_change_the_index(corpus_copy: Path) -> No
     """Issue #14 point 8: Manage Server in some server is not enough to change what every server is told:
     /ingest, /feeds and /reindex need the application's owner (or its team's admins and developers) or
     an id in discord_admin_ids, unless the operator opts a server in with discord_admin_guilds."""
-    from http_fixtures import LocalServer
+    from tests.http_fixtures import LocalServer
 
     ids: dict[str, int] = {}
 
@@ -531,6 +517,7 @@ def test_bot_survives_a_malformed_event(corpus_copy: Path) -> None:
     run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=60)
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_questions_while_heartbeats_continue(corpus_copy: Path) -> None:
     questions = [
         "Why is Xiaomi dropping Leica?", "How much market value did Nvidia lose?",
@@ -574,7 +561,7 @@ LONG_SENTENCE = ("Xiaomi's camera strategy, as the report describes it, rests on
 
 @pytest.mark.parametrize("embeds", [True, False])
 def test_a_6000_character_answer_is_split_within_discord_limits(corpus_copy: Path, embeds: bool) -> None:
-    from openai_standin import OpenAIStandin
+    from tests.openai_standin import OpenAIStandin
 
     long_answer = LONG_SENTENCE * 25  # ≈ 6,200 characters, every sentence cited
     assert len(long_answer) > 6000
@@ -624,6 +611,7 @@ def test_serve_without_token_says_how_to_get_one(tmp_path: Path) -> None:
     assert "discord.com/developers/applications" in proc.stderr and "MESSAGE CONTENT" in proc.stderr
 
 
+@pytest.mark.slow
 def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) -> None:
     """The real `newsbot serve` command, pointed at the stand-in by NEWSBOT_DISCORD_API_BASE."""
 
@@ -654,11 +642,11 @@ def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) ->
     run_standin(scenario, timeout=200)
 
 
+@pytest.mark.slow
 def test_two_sharded_replicas_answer_each_question_once(corpus_copy: Path) -> None:
     """Two bot processes' worth of shards on one token: Discord routes each event to one shard only."""
-    from discord_standin import running_bot
-
     from bot.discordbot.bot import ShardedNewsBot, make_bot
+    from tests.discord_standin import running_bot
 
     def replica(shard: int) -> NewsBot:
         settings = make_settings(corpus_copy, discord_user_cooldown=0.0, discord_sharded=True,

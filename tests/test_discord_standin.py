@@ -10,10 +10,10 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
-from discord_standin import DiscordStandIn, running_bot
-from standin_fixtures import discord_standin_run, run_standin  # noqa: F401  (fixture)
 
-MSG_CREATE = r"^/channels/\d+/messages$"
+from tests.discord_standin import DiscordStandIn, running_bot
+from tests.helpers import MSG_CREATE
+from tests.standin_fixtures import run_standin
 
 
 # ---------------------------------------------------------------------------- the tiny bot
@@ -216,7 +216,7 @@ def test_dm_roundtrip() -> None:
     run_standin(scenario, bot_factory=tiny_bot)
 
 
-def test_slash_command_defer_then_followups(discord_standin_run) -> None:  # noqa: F811
+def test_slash_command_defer_then_followups(discord_standin_run) -> None:
     async def scenario(standin: DiscordStandIn, bot: TinyBot) -> None:
         ask = next(c for c in standin.commands if c["name"] == "ask")
         assert [
@@ -292,6 +292,7 @@ def test_view_button_click_edits_message() -> None:
     run_standin(scenario, bot_factory=tiny_bot)
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_being_acked_while_bot_is_busy() -> None:
     async def scenario(standin: DiscordStandIn, bot: TinyBot) -> None:
         before_rx, before_ack = standin.heartbeats_received, standin.heartbeat_acks_sent

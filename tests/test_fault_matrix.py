@@ -13,15 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer, Resource
 
 from bot.engine import Engine
 from index.documents import id_from_url
-from tests.conftest import make_settings, write_article
-from tests.test_dataloss import HARBOR, LANTERN, ORCHARD, damage
-from tests.test_freshness_crash import kill, spawn
-from tests.test_freshness_feeds import RSS_TYPE, TIDEWELL, page, rss
-from tests.test_freshness_index import QUBIT
+from tests.helpers import (
+    HARBOR,
+    LANTERN,
+    ORCHARD,
+    QUBIT,
+    RSS_TYPE,
+    TIDEWELL,
+    damage,
+    kill,
+    make_settings,
+    page,
+    rss,
+    spawn,
+    write_article,
+)
+from tests.http_fixtures import LocalServer, Resource
+
+pytestmark = pytest.mark.slow  # every case runs real processes, several rebuild the corpus
 
 ENV = {"NEWSBOT_ALLOW_PRIVATE_URLS": "1", "NEWSBOT_FETCH_TIMEOUT": "3"}
 KESTREL = ("Kestrel Rail ordered twelve hydrogen trains for its mountain lines, the first of them due in "

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer
 
 from index.documents import id_from_url
 from index.feeds import Feed, FeedEntry, FeedError, entry_document, parse_feed, poll_feed
-from index.fetch import FetchError, FetchPolicy
-
-LOCAL = FetchPolicy(timeout=2.0, allowed_networks=("127.0.0.1/32",))
-RSS_TYPE = "application/rss+xml; charset=utf-8"
+from index.fetch import FetchError
+from tests.helpers import LOCAL, RSS_TYPE
+from tests.http_fixtures import LocalServer
 
 
 def rss(items: list[tuple[str, str, str]], *, title: str = "TechDaily &amp; Co") -> bytes:
@@ -80,12 +77,6 @@ PAGE = """<html><head><title>Acme Robotics raises $120M | TechDaily</title>
 Ventures, valuing the warehouse automation company at 1.4 billion dollars.</p>
 <p>The company will use the money to open a second factory in Leipzig, chief executive Maria Lopez said.</p>
 </article><footer>Copyright TechDaily</footer></body></html>"""
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    with LocalServer() as srv:
-        yield srv
 
 
 # -- parsing -----------------------------------------------------------------------------------------

@@ -11,18 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer, Response, self_signed_cert
 
 from index.fetch import FetchError, FetchPolicy, check_address, fetch
+from tests.helpers import LOCAL
+from tests.http_fixtures import LocalServer, Response, self_signed_cert
 
-LOCAL = FetchPolicy(timeout=2.0, allowed_networks=("127.0.0.1/32",))
 PAGE = b"<html><head><title>t</title></head><body><p>hello</p></body></html>"
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    with LocalServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -3,54 +3,34 @@ SIGKILLed or resumed, and run concurrently, while this process reads the same in
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer
 
 from bot.engine import Engine
 from bot.state import State
 from index.store import Layout, current_manifest
-from tests.conftest import CORPUS, REPO, make_settings
-from tests.test_freshness_feeds import RSS_TYPE, TIDEWELL, page, rss
-from tests.test_freshness_index import QUBIT, small_index
+from tests.helpers import (
+    CORPUS,
+    HARBOR,
+    QUBIT,
+    RSS_TYPE,
+    TIDEWELL,
+    kill,
+    make_settings,
+    page,
+    rss,
+    small_index,
+    spawn,
+    wait_for_line,
+)
+from tests.http_fixtures import LocalServer
+
+pytestmark = pytest.mark.slow  # real processes paused, killed and run concurrently
 
 QUESTION = "Why is Xiaomi dropping Leica?"
-
-
-def spawn(args: list[str], pause: str = "", resume: Path | None = None,
-          env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start `python -m bot.cli ARGS`; with `pause`, return once it reports being paused there."""
-    env = {**os.environ, **(env_extra or {})}
-    if pause:
-        env["NEWSBOT_FAULT_PAUSE"] = pause
-    if resume is not None:
-        env["NEWSBOT_FAULT_RESUME"] = str(resume)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if pause:
-        wait_for_line(proc, f"paused at {pause}")
-    return proc
-
-
-def wait_for_line(proc: subprocess.Popen[str], text: str) -> None:
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if text in line:
-            return
-    proc.wait()
-    raise AssertionError(f"process ended (rc={proc.returncode}) before printing {text!r}")
-
-
-def kill(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
 
 
 def snapshot(root: Path) -> tuple[int, int, int, str]:
@@ -62,8 +42,6 @@ def finds(engine: Engine, query: str, doc_id: str) -> bool:
     return any(h.doc_id == doc_id for h in engine.search(query, limit=5))
 
 
-HARBOR = ("The port authority ordered forty battery-electric cranes for its container terminals, replacing "
-          "diesel machines that date from the nineteen-nineties; deliveries start in March.")
 NEW_ARTICLES = [("Zeta Quantum unveils Glimmerstone", QUBIT), ("Tidewell switches on tidal array", TIDEWELL),
                 ("Harbor cranes go electric", HARBOR)]
 

@@ -16,8 +16,7 @@ import pytest
 
 from index.dedup import NEAR_DUPLICATE, jaccard_estimate, minhash
 from index.loaders import load_paths
-from tests.conftest import CORPUS, MULTIHOP
-from tests.test_dedup import SAME_TOPIC, STORY, syndicate
+from tests.helpers import CORPUS, MULTIHOP, SAME_TOPIC, STORY, syndicate
 
 HEADER = "By Staff Writer and wire reports | March 14, 2025 | 4 min read\n\n"
 FOOTER = "\n\nCopyright 2025 Example Wire. All rights reserved. Sign up for our morning newsletter."

@@ -12,46 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer, Response
 
 from bot.engine import Engine
 from bot.freshness import poll_feeds_forever
 from bot.ingest import FeedProblem, UpdateReport
 from bot.state import State
 from index.documents import id_from_url
-from tests.conftest import REPO, make_settings
-from tests.test_dedup import STORY, syndicate
+from tests.helpers import REPO, RSS_TYPE, SHORT_STORY, TIDEWELL, make_settings, page, rss, syndicate
+from tests.http_fixtures import LocalServer, Response
 
-SHORT_STORY = STORY[: STORY.index("The company's largest customer")]
-RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
-
-
-def page(title: str, text: str, *, site: str = "", date: str = "2025-03-14T09:30:00Z") -> str:
-    """An article page: navigation, a headline, paragraphs (blank-line separated in `text`), a footer."""
-    paragraphs = "".join(f"<p>{p.strip()}</p>" for p in text.split("\n\n") if p.strip())
-    site_meta = f'<meta property="og:site_name" content="{site}">' if site else ""
-    return (
-        f"<html><head><title>{title}</title>{site_meta}"
-        f'<meta property="article:published_time" content="{date}"></head><body>'
-        '<nav><a href="/">Home</a> <a href="/tech">Tech</a></nav>'
-        f"<article><h1>{title}</h1>{paragraphs}</article><footer>Contact us</footer></body></html>"
-    )
-
-
-def rss(title: str, items: list[tuple[str, str, str, str]]) -> bytes:
-    """RSS 2.0 with (guid, title, link, content) items."""
-    body = "".join(
-        f"<item><title>{t}</title><link>{link}</link><guid isPermaLink=\"false\">{g}</guid>"
-        f"<pubDate>Fri, 14 Mar 2025 09:00:00 GMT</pubDate><description>{t}.</description>"
-        f"<content:encoded><![CDATA[<p>{content}</p>]]></content:encoded></item>"
-        for g, t, link, content in items
-    )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
-        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
-        f"<title>{title}</title><link>/</link><description>news</description>{body}</channel></rss>"
-    ).encode()
 
 
 def atom(title: str, entries: list[tuple[str, str, str, str]]) -> bytes:
@@ -77,12 +47,6 @@ VORPALITE = ("Miners in Nevada reported a deposit of vorpalite, a lithium-bearin
              "supply battery makers for decades if permits are granted next spring.")
 BYTEQUILL = ("Bytequill, a start-up making handwriting tablets, raised forty million dollars from schools and "
              "publishers who want digital notebooks without social media or games.")
-TIDEWELL = """Tidewell Energy switched on the largest tidal turbine array in Europe off the coast of Scotland
-on Wednesday, with sixteen turbines feeding the grid.
-
-The operator said the array would power about sixty thousand homes and that a second phase was planned."""
-
-
 def settings(root: Path, **extra: object):  # noqa: ANN201
     return make_settings(root, allow_private_urls=True, fetch_timeout=3.0, fetch_max_bytes=50_000, **extra)
 
@@ -262,6 +226,7 @@ def _cli(index: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_feeds_and_cron_friendly_update(tmp_path: Path) -> None:
     index = tmp_path / "idx"
     with LocalServer() as srv:
@@ -291,6 +256,7 @@ def test_cli_feeds_and_cron_friendly_update(tmp_path: Path) -> None:
         assert as_json.returncode == 1 and '"failed": 1' in as_json.stdout
 
 
+@pytest.mark.slow
 def test_cli_add_and_remove(tmp_path: Path) -> None:
     index = tmp_path / "idx"
     with LocalServer() as srv:
@@ -316,6 +282,7 @@ class RecordingEngine(Engine):
         return super().update_feeds(progress, on_wait, wait)
 
 
+@pytest.mark.slow
 def test_poll_feeds_forever_runs_in_a_worker_thread(tmp_path: Path) -> None:
     with LocalServer() as srv:
         site = FeedSite(srv)

@@ -11,24 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer
 
 from bot.engine import Engine
 from index.build import BuildOptions, update_index
 from index.embedding import get_embedder
 from index.store import Layout, current_manifest, open_current
-from tests.conftest import make_settings
-from tests.test_dedup import STORY, syndicate
-
-SHORT_STORY = STORY[: STORY.index("The company's largest customer")]  # ~400 words
-
-QUBIT = """
-Zeta Quantum unveiled a photonic processor called Glimmerstone on Monday, saying the chip keeps its
-qubits coherent at room temperature for ninety minutes, far longer than rival designs manage.
-
-The company said Glimmerstone would ship to research laboratories in the autumn and to cloud customers
-next year, priced per hour of processor time rather than sold outright.
-"""
+from tests.helpers import QUBIT, SHORT_STORY, make_settings, small_index, syndicate
+from tests.http_fixtures import LocalServer
 
 
 def long_body(last: str) -> str:
@@ -45,16 +34,6 @@ def long_body(last: str) -> str:
 
 def chunk_ids(reader, doc_id: str) -> list[int]:  # noqa: ANN001
     return [r[0] for r in reader.conn().execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))]
-
-
-def small_index(article_writer, tmp_path: Path, n: int = 3) -> Engine:  # noqa: ANN001
-    for i, name in enumerate(["Nvidia", "AMD", "Intel", "Qualcomm", "Arm"][:n]):
-        article_writer(f"{name.lower()}.md", title=f"{name} posts record revenue", source="Chip Wire",
-                       body=f"{name} reported record quarterly revenue of {10 + i} billion dollars on Tuesday. "
-                            "Demand for its accelerators kept rising across cloud customers, the company said.")
-    engine = Engine(make_settings(tmp_path / "idx"))
-    engine.build([article_writer.folder])
-    return engine
 
 
 def test_add_then_search_finds_it(corpus_copy: Path, article_writer) -> None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer
 
 from index.documents import id_from_url
-from index.fetch import FetchPolicy, fetch
+from index.fetch import fetch
 from index.html import document_from_html, extract_page, fragment_text
-
-LOCAL = FetchPolicy(timeout=2.0, allowed_networks=("127.0.0.1/32",))
+from tests.helpers import LOCAL
+from tests.http_fixtures import LocalServer
 
 NAV = """
 <header class="site-header">
@@ -73,12 +71,6 @@ ARTICLE = f"""<!DOCTYPE html>
 </article></main>
 {FOOTER}
 </body></html>"""
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    with LocalServer() as srv:
-        yield srv
 
 
 @pytest.fixture

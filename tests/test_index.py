@@ -13,7 +13,7 @@ import pytest
 
 from bot.engine import Engine
 from index.store import IndexCorrupt, IndexMismatch, IndexMissing, Layout
-from tests.conftest import REPO, make_settings
+from tests.helpers import REPO, make_settings
 
 BODY = """
 {name} reported record quarterly revenue of {n} billion dollars on Tuesday. The company said demand for
@@ -71,6 +71,7 @@ def _spawn_paused(args: list[str], pause: str, env_extra: dict[str, str] | None 
     raise AssertionError(f"process ended (rc={proc.returncode}) before reaching {pause}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pause", ["build-half-written", "before-commit", "build-before-switch"])
 def test_build_killed_midway_leaves_old_index_answering(corpus_copy: Path, article_writer, pause: str) -> None:
     engine = Engine(make_settings(corpus_copy))

@@ -124,7 +124,7 @@ def test_malformed_files_are_reported_and_the_rest_loads(tmp_path: Path) -> None
 
 
 def test_bundled_corpus_loads_cleanly() -> None:
-    from tests.conftest import CORPUS
+    from tests.helpers import CORPUS
 
     result = load_paths([CORPUS])
     assert not result.errors, result.errors

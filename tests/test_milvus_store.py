@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from milvus_fixtures import milvus_lite_server
-from pg_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+from tests.helpers import REPO
+from tests.milvus_fixtures import milvus_lite_server
 
 pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'newsbot[milvus]')")
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'newsbot[milvus]')")
@@ -30,7 +31,8 @@ from index.documents import Document  # noqa: E402
 from index.hits import Filters  # noqa: E402
 from index.milvus_store import MilvusStore, analyze, chunk_id_for, filter_expr  # noqa: E402
 from index.store import IndexMissing, Manifest, keyword_terms, open_current  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+
+pytestmark = pytest.mark.milvus
 
 DIM = 8
 
@@ -264,6 +266,7 @@ def test_uncommitted_passages_are_invisible_and_abort_cleans_up(store: MilvusSto
     assert reader.hits(ids)[ids[0]].doc_id == "fresh"
 
 
+@pytest.mark.slow
 def test_generations_switch_and_old_ones_are_dropped(store: MilvusStore) -> None:
     first = _build(store)
     second = _build(store, DOCS[:2])
@@ -286,7 +289,9 @@ def test_generations_switch_and_old_ones_are_dropped(store: MilvusStore) -> None
     assert int(other.stdout) == chunk_id_for("d", Chunk("d", 3, 0, 4, "text", "head\ntext", 3))
 
 
-def test_article_rows_on_postgresql(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_article_rows_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     """The same store with its article rows in PostgreSQL."""
     store = MilvusStore(str(tmp_path / "milvus.db"), database=postgres_url, prefix="pg")
     try:
@@ -343,6 +348,7 @@ QUESTIONS = [
 ]
 
 
+@pytest.mark.slow
 def test_corpus_searches_agree_with_the_embedded_store(corpus_pair, engine) -> None:  # noqa: ANN001
     """Dense retrieval is exact in both (same order); bm25 rankings largely agree; and the shared hybrid
     search over either store puts the same article first."""
@@ -395,6 +401,7 @@ store.close()
 """
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_milvus(tmp_path: Path) -> None:
     """Milvus Lite's gRPC server as the shared Milvus: an article added by this process is found by
     another process (Milvus Lite's file mode allows one process per file, so replicas need a server)."""
@@ -425,12 +432,14 @@ def test_two_processes_share_one_milvus(tmp_path: Path) -> None:
                 reader_proc.wait(timeout=30)
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index: Path, tmp_path: Path,
-                                                 postgres_url: str) -> None:  # noqa: F811
+                                                 postgres_url: str) -> None:
     """Readers and writers of both stores satisfy `index.backend`'s protocols; `open_backend` picks one;
     the build lock tells a second builder to wait, on SQLite and PostgreSQL."""
     from index.backend import EmbeddedBackend, StoreReader, StoreWriter, open_backend
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     _build(store)
     embedded = EmbeddedBackend(corpus_index)

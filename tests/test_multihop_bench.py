@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+import pytest
+
+from tests.helpers import REPO
 from tests.openai_standin import OpenAIStandin
 
 BENCH = REPO / "benchmarks" / "multihop.py"
@@ -94,6 +96,7 @@ def _bench(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_llm_option_scores_answers_from_the_endpoint(tmp_path: Path) -> None:
     with OpenAIStandin() as llm:
         for reply in REPLIES:
@@ -127,6 +130,7 @@ def test_llm_option_scores_answers_from_the_endpoint(tmp_path: Path) -> None:
     assert [r["id"] for r in run] == [q["id"] for q in QUERIES[:5]] and all(r["passages"] for r in run)
 
 
+@pytest.mark.slow
 def test_llm_option_without_endpoint_fails_clearly(tmp_path: Path) -> None:
     proc = _bench(tmp_path, "--llm", "--limit", "1", env=_env())
     assert proc.returncode != 0

@@ -30,7 +30,7 @@ from index.onnx_embedding import (
     local_model_dir,
 )
 from index.store import IndexMismatch
-from tests.conftest import REPO, make_settings
+from tests.helpers import REPO, make_settings
 
 MODEL = "all-MiniLM-L6-v2"
 LONG = " ".join(
@@ -86,6 +86,7 @@ def torch_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_fp32_vectors_equal_torch(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
     emb = OnnxEmbedder(MODEL, cache_dir=onnx_cache)
     vectors = emb.encode(TEXTS)
@@ -98,6 +99,7 @@ def test_fp32_vectors_equal_torch(onnx_cache: Path, torch_vectors: np.ndarray) -
     assert (single * vectors).sum(axis=1).min() > 0.99999
 
 
+@pytest.mark.slow
 def test_long_texts_are_truncated_like_sentence_transformers(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
     emb = OnnxEmbedder(MODEL, cache_dir=onnx_cache)
     assert emb.max_length == 256
@@ -109,6 +111,7 @@ def test_long_texts_are_truncated_like_sentence_transformers(onnx_cache: Path, t
     assert float(long_vec @ emb.encode([LONG + " A different ending about bananas."])[0]) > 0.99999
 
 
+@pytest.mark.slow
 def test_int8_is_close_but_keyed_apart(onnx_cache: Path, torch_vectors: np.ndarray, tmp_path: Path) -> None:
     emb = OnnxEmbedder(MODEL, int8=True, cache_dir=onnx_cache)
     cosines = (emb.encode(TEXTS) * torch_vectors).sum(axis=1)
@@ -121,12 +124,14 @@ def test_int8_is_close_but_keyed_apart(onnx_cache: Path, torch_vectors: np.ndarr
     assert Engine(settings).options().model == emb.key
 
 
+@pytest.mark.slow
 def test_int8_refuses_an_fp32_index(corpus_index: Path, onnx_cache: Path) -> None:
     settings = make_settings(corpus_index, embedding_backend="onnx-int8", onnx_cache_dir=str(onnx_cache))
     with pytest.raises(IndexMismatch, match="newsbot build"):
         Engine(settings).search("Leica")
 
 
+@pytest.mark.slow
 def test_int8_questions_search_an_fp32_index(corpus_index: Path, onnx_cache: Path) -> None:
     fp32 = Engine(make_settings(corpus_index, query_embedding_backend="onnx", onnx_cache_dir=str(onnx_cache)))
     mixed = Engine(make_settings(corpus_index, onnx_cache_dir=str(onnx_cache)))  # the default: auto
@@ -151,6 +156,7 @@ def test_unknown_backend_is_a_clear_error() -> None:
     assert BACKENDS[0] == "onnx"
 
 
+@pytest.mark.slow
 def test_torch_built_index_answers_identically_with_onnx_queries(torch_index: Path, onnx_cache: Path) -> None:
     by_torch = Engine(make_settings(torch_index, embedding_backend="torch"))
     by_onnx = Engine(make_settings(torch_index, embedding_backend="onnx", query_embedding_backend="onnx",
@@ -166,6 +172,7 @@ def test_torch_built_index_answers_identically_with_onnx_queries(torch_index: Pa
         assert by_onnx.ask(question, use_llm=False).text == by_torch.ask(question, use_llm=False).text
 
 
+@pytest.mark.slow
 def test_onnx_query_path_imports_no_torch(corpus_index: Path, onnx_cache: Path) -> None:
     script = f"""
 import json, sys
@@ -186,6 +193,7 @@ print(json.dumps({{"hits": len(hits), "found": answer.found, "heavy": heavy}}))
     assert result == {"hits": 10, "found": True, "heavy": []}
 
 
+@pytest.mark.slow
 def test_export_failure_is_a_clear_error(tmp_path: Path) -> None:
     model = tmp_path / "broken-model"
     model.mkdir()

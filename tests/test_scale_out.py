@@ -13,24 +13,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_fixtures import LocalServer, Response
-from milvus_fixtures import milvus_lite_server
-from pg_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+from tests.helpers import CORPUS, REPO, write_article
+from tests.http_fixtures import LocalServer, Response
 
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'newsbot[milvus]')")
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'newsbot[postgres]')")
 
-from tests.conftest import CORPUS, REPO, write_article  # noqa: E402
-
-
-@pytest.fixture
-def milvus_server(tmp_path: Path) -> Iterator[str]:
-    with milvus_lite_server(tmp_path / "milvus") as uri:
-        yield uri
+pytestmark = [pytest.mark.slow, pytest.mark.milvus, pytest.mark.postgres]
 
 
 def _newsbot(replica: Path, env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -54,7 +47,7 @@ from midday into the evening peak for about 60,000 homes.</p></article></body></
 
 
 def test_two_processes_share_articles_and_only_one_polls_a_feed(
-    tmp_path: Path, milvus_server: str, postgres_url: str  # noqa: F811
+    tmp_path: Path, milvus_server: str, postgres_url: str
 ) -> None:
     env = {"NEWSBOT_STORE": "milvus", "NEWSBOT_MILVUS_URI": milvus_server, "NEWSBOT_DATABASE_URL": postgres_url,
            "NEWSBOT_ALLOW_PRIVATE_URLS": "true"}

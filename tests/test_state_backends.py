@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from pg_fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from bot.state import State
 from index.sql import Database, to_postgres
-from tests.conftest import REPO, make_settings
+from tests.helpers import REPO, make_settings
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a State lives: an SQLite file path or a fresh PostgreSQL database URL."""
     if request.param == "sqlite":
@@ -165,6 +164,7 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_two_processes_never_hold_a_lease_at_once(target: str, tmp_path: Path) -> None:
     """Two replicas hammer one lease for ~1.5 s: each holds it many times, never both at the same time."""
     procs = [_spawn(CONTENDER, target, f"replica-{i}", "1.5", str(tmp_path / f"held-{i}.json")) for i in range(2)]

@@ -20,7 +20,7 @@ from index.chunking import Chunk
 from index.documents import Document
 from index.hits import Filters
 from index.store import Layout, Manifest, now_iso
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 DIM = 32
 OUTLETS = ("Alpha Wire", "Beta Times", "Gamma Post")
@@ -165,6 +165,7 @@ def test_filter_columns_match_sql(tmp_path: Path) -> None:
     assert len(reader.chunk_ids_matching(Filters(since=jan[0]))) == reader.manifest.chunks - 2  # not the undated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exact_max", [40])
 def test_engine_build_with_small_threshold(tmp_path: Path, exact_max: int) -> None:
     """The setting reaches the store: a full build of the bundled corpus with IVF answers like exact search."""

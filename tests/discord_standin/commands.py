@@ -1,0 +1,209 @@
+"""Slash commands: the bot registers them (``PUT .../commands``, global or per guild, checked by
+validation.py), and a test invokes one as a user would (``slash_command``), which the stand-in builds
+from the *registered* definition and refuses where the Discord client would not offer the command."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .protocol import (
+    DM,
+    OPT_BOOLEAN,
+    OPT_GROUP,
+    OPT_INTEGER,
+    OPT_NUMBER,
+    OPT_STRING,
+    OPT_SUB,
+    ApiError,
+    InteractionRecord,
+    Perm,
+    RecordedCall,
+)
+from .validation import validate_commands
+
+
+class Commands:
+    """Application commands of ``DiscordStandIn`` (server.py)."""
+
+    def _init_commands(self) -> None:
+        self._commands: dict[int | None, list[dict]] = {None: []}  # guild id (None: global) -> commands
+
+    @property
+    def commands(self) -> list[dict]:
+        """Every registered command (global and guild), with the ids Discord gave them."""
+        return [copy.deepcopy(c) for cmds in self._commands.values() for c in cmds]
+
+    # ------------------------------------------------------------------ route: registration
+    def _cmd_list(self, gid: str | None) -> list[dict]:
+        if gid is not None:
+            if int(gid) != self.guild_id:
+                raise ApiError(404, 10004, "Unknown Guild")
+            return self._commands.setdefault(int(gid), [])
+        return self._commands[None]
+
+    def _store_command(self, c: dict, gid: str | None, old: dict | None) -> dict:
+        stored = {
+            "id": old["id"] if old else str(self._ids.next()),
+            "application_id": str(self.application_id),
+            "version": old["version"] if old else str(self._ids.next()),
+            "type": c.get("type", 1),
+            "name": c["name"],
+            "name_localizations": c.get("name_localizations"),
+            "description": c.get("description", ""),
+            "description_localizations": c.get("description_localizations"),
+            "options": copy.deepcopy(c.get("options") or []),
+            "default_member_permissions": (
+                None if c.get("default_member_permissions") is None else str(c["default_member_permissions"])
+            ),
+            "nsfw": bool(c.get("nsfw", False)),
+            "contexts": c.get("contexts"),
+            "integration_types": c.get("integration_types") or [0],
+        }
+        if gid is not None:
+            stored["guild_id"] = str(gid)
+        else:
+            stored["dm_permission"] = c["dm_permission"] if c.get("dm_permission") is not None else True
+        if old is not None:
+            comparable = ("description", "options", "default_member_permissions", "nsfw", "contexts")
+            if any(old.get(k) != stored.get(k) for k in comparable):
+                stored["version"] = str(self._ids.next())
+        return stored
+
+    async def _r_commands_put(self, call: RecordedCall, app: str, gid: str | None = None) -> tuple[int, Any]:
+        """Bulk overwrite (``CommandTree.sync``): the list replaces what was registered; ids are kept by name."""
+        if int(app) != self.application_id:
+            raise ApiError(403, 50001, "Missing Access")
+        body = call.json
+        validate_commands(body)
+        current = self._cmd_list(gid)
+        existing = {(c["name"], c["type"]): c for c in current}
+        new = [self._store_command(c, gid, existing.get((c["name"], c.get("type", 1)))) for c in body]
+        current[:] = new
+        return 200, copy.deepcopy(new)
+
+    # ------------------------------------------------------------------ test side: a user invokes one
+    def _lookup_command(self, name: str, guild_id: int | None) -> dict:
+        candidates = []
+        if guild_id is not None:
+            candidates += self._commands.get(guild_id, [])
+        candidates += self._commands[None]
+        for c in candidates:
+            if c["name"] == name and c["type"] == 1:
+                return c
+        synced = [(c["name"], c.get("guild_id")) for c in self.commands]
+        raise LookupError(
+            f"command {name!r} is not synced for guild {guild_id} (a Discord user could not invoke it); "
+            f"synced: {synced}"
+        )
+
+    @staticmethod
+    def _option_value(opt: dict, value: Any) -> Any:
+        """``value`` for option ``opt`` as the Discord client sends it, refused where the client would
+        refuse it. Strings, integers, numbers and booleans only: users, roles, channels and
+        attachments as options are not modelled."""
+        otype, name = opt["type"], opt["name"]
+        choices = opt.get("choices") or []
+        if choices:
+            by_name = {c["name"]: c["value"] for c in choices}
+            values = [c["value"] for c in choices]
+            if value not in values:
+                if value in by_name:
+                    value = by_name[value]
+                else:
+                    raise ValueError(f"option {name!r}: {value!r} is not one of the choices {values}")
+        if otype == OPT_STRING:
+            if not isinstance(value, str):
+                raise TypeError(f"option {name!r} expects a string")
+            if len(value) < opt.get("min_length", 0) or len(value) > opt.get("max_length", 6000):
+                raise ValueError(f"option {name!r}: length outside min_length/max_length")
+            return value
+        if otype in (OPT_INTEGER, OPT_NUMBER):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"option {name!r} expects a number")
+            if otype == OPT_INTEGER and not isinstance(value, int):
+                raise TypeError(f"option {name!r} expects an integer")
+            too_small = "min_value" in opt and value < opt["min_value"]
+            too_big = "max_value" in opt and value > opt["max_value"]
+            if too_small or too_big:
+                raise ValueError(f"option {name!r}: {value} outside min_value/max_value")
+            return value if otype == OPT_INTEGER else float(value)
+        if otype == OPT_BOOLEAN:
+            if not isinstance(value, bool):
+                raise TypeError(f"option {name!r} expects a bool")
+            return value
+        raise ValueError(f"option {name!r}: option type {otype} is not modelled by the stand-in")
+
+    def _build_options(self, definitions: list[dict], given: dict[str, Any]) -> list[dict]:
+        known = {o["name"]: o for o in definitions}
+        unknown = set(given) - set(known)
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}; command defines {sorted(known)}")
+        out = []
+        for opt in definitions:
+            if opt["name"] not in given:
+                if opt.get("required"):
+                    raise ValueError(f"required option {opt['name']!r} missing (the Discord client requires it)")
+                continue
+            value = self._option_value(opt, given[opt["name"]])
+            out.append({"name": opt["name"], "type": opt["type"], "value": value})
+        return out
+
+    async def slash_command(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: int,
+        channel_id: int,
+        subcommand: str | None = None,
+    ) -> InteractionRecord:
+        """Invoke a synced chat-input command as ``user_id`` in a guild channel (``subcommand`` may be
+        ``"sub"`` or ``"group sub"``). Raises LookupError if it is not synced, PermissionError or
+        ValueError where the Discord client would refuse."""
+        self._action()
+        self._check_user(user_id)
+        ch = self._channels.get(int(channel_id))
+        if ch is None:
+            raise ValueError(f"unknown channel {channel_id}")
+        if ch["type"] == DM:
+            raise ValueError("slash commands in DMs are not modelled by the stand-in")
+        guild_id = int(ch["guild_id"])
+        cmd = self._lookup_command(name, guild_id)
+        contexts = cmd.get("contexts")
+        if contexts is not None and 0 not in contexts:
+            raise PermissionError(f"command {name!r} is not available in guilds")
+        required = cmd.get("default_member_permissions")
+        if required is not None:
+            perms = self._perms(user_id)
+            if not perms & Perm.ADMINISTRATOR and perms & int(required) != int(required):
+                raise PermissionError(
+                    f"user {user_id} lacks default_member_permissions={required} for {name!r}; "
+                    "Discord would not show the command"
+                )
+        if not self._perms(user_id, int(channel_id)) & Perm.USE_APPLICATION_COMMANDS:
+            raise PermissionError(f"user {user_id} cannot use application commands in {channel_id}")
+        definitions = cmd.get("options") or []
+        wrapper: list[tuple[str, int]] = []
+        if subcommand:
+            for part in subcommand.split():
+                match = next(
+                    (o for o in definitions if o["name"] == part and o["type"] in (OPT_SUB, OPT_GROUP)), None
+                )
+                if match is None:
+                    raise LookupError(f"{name!r} has no subcommand/group {part!r}")
+                wrapper.append((part, match["type"]))
+                definitions = match.get("options") or []
+            if wrapper[-1][1] != OPT_SUB:
+                raise ValueError(f"{subcommand!r} names a group, not a subcommand")
+        elif any(o["type"] in (OPT_SUB, OPT_GROUP) for o in definitions):
+            raise ValueError(f"{name!r} has subcommands; pass subcommand=...")
+        built = self._build_options(definitions, dict(options or {}))
+        for part, ptype in reversed(wrapper):
+            built = [{"name": part, "type": ptype, "options": built}]
+        data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1}
+        if built:
+            data["options"] = built
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        return await self._dispatch_interaction(2, data, user_id=user_id, channel_id=int(channel_id), command=cmd)
