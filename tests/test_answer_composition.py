@@ -15,7 +15,7 @@ from bot.cli import render_answer
 from bot.conversation import heuristic_rewrite
 from bot.engine import Engine
 from index.embedding import common_words
-from tests.conftest import make_settings, write_article
+from tests.helpers import make_settings, write_article
 
 ARTICLES = [
     ("a.md", dict(title="Acme Sold 1.2 Million Widgets in 2024", source="Harbor Times", date="2025-01-04",

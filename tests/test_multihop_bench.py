@@ -139,6 +139,7 @@ def test_llm_option_without_endpoint_fails_clearly(tmp_path: Path) -> None:
     assert not (tmp_path / "index").exists()  # it stopped before building anything
 
 
+@pytest.mark.slow
 def test_answer_metrics_measure_the_answer_text(tmp_path: Path) -> None:
     """Without --llm: the answer fields are computed from the quoted answers on the tiny corpus."""
     proc = _bench(tmp_path, "--limit", "5", env=_env())
