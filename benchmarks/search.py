@@ -102,9 +102,9 @@ def pct(seconds: Sequence[float], q: float) -> float:
 
 def corpus(engine):  # noqa: ANN001, ANN201 - Engine
     """The MultiHop articles chunked for real, and their passages' real vectors (n_passages, dim)."""
-    from index.chunking import chunk_document
-    from index.loaders import load_paths
-    from index.vector_cache import VectorCache, embed_with_cache
+    from newsbot.index.chunking import chunk_document
+    from newsbot.index.loaders import load_paths
+    from newsbot.index.vector_cache import VectorCache, embed_with_cache
 
     docs = [d for d in load_paths([DOCS]).documents if d.body.strip()]
     opts = engine.options()
@@ -153,10 +153,9 @@ def all_vectors(real: np.ndarray, n_chunks: int) -> np.ndarray:
 def build_base(engine, root: Path, n_chunks: int) -> float:  # noqa: ANN001 - Engine
     """Write the base generation through GenerationWriter and make it live; returns seconds taken."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from newsbot.index.dedup import minhash
+    from newsbot.index.store import Layout, Manifest, now_iso
     from update import replica, vocabulary
-
-    from index.dedup import minhash
-    from index.store import Layout, Manifest, now_iso
 
     started = time.perf_counter()
     chunked, real = corpus(engine)
@@ -284,12 +283,12 @@ def article_recall(engine, questions: Sequence[dict]) -> dict[str, float]:  # no
 
 def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overrides: dict | None = None,
             quality_queries: int = 300) -> dict[str, object]:
-    from bot.config import load_settings
-    from bot.engine import Engine
-    from index import vector_index
-    from index.hits import Filters
-    from index.search import plan_query
-    from index.store import keyword_terms
+    from newsbot.bot.config import load_settings
+    from newsbot.bot.engine import Engine
+    from newsbot.index import vector_index
+    from newsbot.index.hits import Filters
+    from newsbot.index.search import plan_query
+    from newsbot.index.store import keyword_terms
 
     records = [json.loads(line) for line in QUERIES.open(encoding="utf-8")]
     questions = [r["question"] for r in records]
@@ -320,7 +319,7 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overri
     index_only = timed(engine.search, timed_questions)
     qvecs = cached.encode(timed_questions)
     dense = timed(lambda i: reader.dense_search(qvecs[i][None, :], 60), range(len(timed_questions)))
-    from index.search import SearchOptions, _keyword_query_terms
+    from newsbot.index.search import SearchOptions, _keyword_query_terms
 
     kw_opts = engine.search_options() if hasattr(engine, "search_options") else SearchOptions()
     terms = [_keyword_query_terms(reader, keyword_terms(q), kw_opts) for q in timed_questions]
@@ -412,8 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(measure(root, args.chunks, args.threads, args.recall_queries, overrides,
                                      args.quality_queries)), flush=True)
             return 0
-        from bot.config import load_settings
-        from bot.engine import Engine
+        from newsbot.bot.config import load_settings
+        from newsbot.bot.engine import Engine
 
         load_before = os.getloadavg()[0]
         wanted = {"chunks": args.chunks, "recipe": RECIPE, "noise": NOISE, "seed": SEED}

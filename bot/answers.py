@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from index.hits import Hit
+from newsbot.index.hits import Hit
 
 NOT_FOUND_TEXT = "I couldn't find this in the indexed news."
 

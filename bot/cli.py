@@ -16,9 +16,9 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.answers import Answer, printable, safe_url
-from bot.config import Settings, load_settings
-from index.hits import Hit
+from newsbot.bot.answers import Answer, printable, safe_url
+from newsbot.bot.config import Settings, load_settings
+from newsbot.index.hits import Hit
 
 EPILOG = """\
 examples:
@@ -49,9 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     import sqlite3
 
-    from index.embedding import ModelNotFound
-    from index.sql import DatabaseUnreadable
-    from index.store import REBUILD_HINT, IndexProblem
+    from newsbot.index.embedding import ModelNotFound
+    from newsbot.index.sql import DatabaseUnreadable
+    from newsbot.index.store import REBUILD_HINT, IndexProblem
 
     try:
         settings = load_settings({"index_dir": args.index_dir})
@@ -256,13 +256,13 @@ def progress_bar(enabled: bool | None = None) -> Callable[[str, int, int], None]
 
 
 def _engine(settings: Settings):  # noqa: ANN202 - imported lazily: torch import is slow
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
 
     return Engine(settings)
 
 
 def _dates(args: argparse.Namespace) -> dict[str, Any]:
-    from bot.engine import parse_day
+    from newsbot.bot.engine import parse_day
 
     try:
         return {"since": parse_day(args.since), "until": parse_day(args.until, end=True)}
@@ -319,7 +319,7 @@ def _print_problems(report: Any) -> None:
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.ingest import FeedProblem
+    from newsbot.bot.ingest import FeedProblem
 
     try:
         check = _engine(settings).add_feed(args.url)
@@ -379,8 +379,8 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.engine import QuestionRejected
-    from index.hits import Filters
+    from newsbot.bot.engine import QuestionRejected
+    from newsbot.index.hits import Filters
 
     engine = _engine(settings)
     if not engine.has_index():
@@ -407,7 +407,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.engine import QuestionRejected
+    from newsbot.bot.engine import QuestionRejected
 
     engine = _engine(settings)
     engine.ensure_index(progress=progress_bar())
@@ -471,8 +471,8 @@ class StreamPrinter:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answers import Turn
-    from bot.engine import QuestionRejected
+    from newsbot.bot.answers import Turn
+    from newsbot.bot.engine import QuestionRejected
 
     engine = _engine(settings)
     if not engine.has_index():
@@ -513,7 +513,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.discordbot.run import serve
+    from newsbot.bot.discordbot.run import serve
 
     if not args.verbose:
         logging.getLogger("newsbot").setLevel(logging.INFO)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.answers import CITATION_MARK, Turn
-from index.query import names
-from index.store import keyword_terms
-from index.tokens import count_tokens
+from newsbot.bot.answers import CITATION_MARK, Turn
+from newsbot.index.query import names
+from newsbot.index.store import keyword_terms
+from newsbot.index.tokens import count_tokens
 
 _LEANING = re.compile(
     r"^\s*(what about|how about|and\b|also\b|but\b|so\b|then\b|why\b|how\b|when\b|what else|more\b|tell me more)"

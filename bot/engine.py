@@ -17,25 +17,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.answer_plan import plan_answer
-from bot.answers import Answer, Turn
-from bot.config import Settings
-from bot.conversation import heuristic_rewrite, trim_history
-from bot.extractive import ExtractiveOptions, extractive_answer
-from bot.state import Feed, State
-from index.articles import ArticleStore, claim_file_ids
-from index.backend import StoreBackend, StoreReader, open_backend
-from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
-from index.documents import Document, parse_date
-from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, get_embedder, model_key
-from index.fetch import FetchPolicy
-from index.hits import Filters, Hit
-from index.loaders import LoadResult, load_paths
-from index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
-from index.store import IndexMissing, Layout, keyword_terms
+from newsbot.bot.answer_plan import plan_answer
+from newsbot.bot.answers import Answer, Turn
+from newsbot.bot.config import Settings
+from newsbot.bot.conversation import heuristic_rewrite, trim_history
+from newsbot.bot.extractive import ExtractiveOptions, extractive_answer
+from newsbot.bot.state import Feed, State
+from newsbot.index.articles import ArticleStore, claim_file_ids
+from newsbot.index.backend import StoreBackend, StoreReader, open_backend
+from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
+from newsbot.index.documents import Document, parse_date
+from newsbot.index.embedding import (
+    BUNDLED_NAMES,
+    Embedder,
+    ModelNotFound,
+    common_words,
+    get_embedder,
+    model_key,
+)
+from newsbot.index.fetch import FetchPolicy
+from newsbot.index.hits import Filters, Hit
+from newsbot.index.loaders import LoadResult, load_paths
+from newsbot.index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
+from newsbot.index.store import IndexMissing, Layout, keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
-    from bot.ingest import FeedCheck, UpdateReport
+    from newsbot.bot.ingest import FeedCheck, UpdateReport
 
 log = logging.getLogger("newsbot.engine")
 
@@ -273,7 +280,7 @@ class Engine:
 
     def fetch_policy(self) -> FetchPolicy:
         """Limits for fetching pages and feeds, from the fetch_* and allow_private_urls settings."""
-        from bot.ingest import fetch_policy
+        from newsbot.bot.ingest import fetch_policy
 
         return fetch_policy(self.settings)
 
@@ -286,7 +293,7 @@ class Engine:
         A source that cannot be read or fetched (or is bigger than max_article_bytes) is reported in
         `errors`; the others are indexed. The model is loaded only when there is something to index.
         """
-        from bot.ingest import fetch_pages, split_sources
+        from newsbot.bot.ingest import fetch_pages, split_sources
 
         paths, urls = split_sources(sources)
         loaded = self.load(paths, follow_links=follow_links)
@@ -310,7 +317,7 @@ class Engine:
         """Register an RSS/Atom feed after polling it once; raises FeedProblem when it is not usable.
 
         Its entries are indexed by the next `update_feeds`."""
-        from bot.ingest import FeedCheck, check_feed
+        from newsbot.bot.ingest import FeedCheck, check_feed
 
         url = url.strip()
         feed = check_feed(url, self.fetch_policy())
@@ -329,7 +336,7 @@ class Engine:
     ) -> UpdateReport:
         """Poll every feed once and index new and changed entries (see `bot.ingest`); thread-safe, and
         serialized with other feed updates of this index, in this process or another."""
-        from bot.ingest import update_feeds
+        from newsbot.bot.ingest import update_feeds
 
         def index_update(docs: Sequence[Document], prog: Progress | None) -> BuildReport:
             return self.add_documents(docs, progress=prog, on_wait=on_wait)
@@ -369,7 +376,7 @@ class Engine:
         grounding = check_grounding(reader, standalone) if s.grounding_check else Grounding()
         notes: tuple[str, ...] = ()
         if llm_on and grounding.ok:  # a question about what the index lacks is "not found", model or not
-            from bot.llm import llm_answer
+            from newsbot.bot.llm import llm_answer
 
             answer, reason = llm_answer(standalone, hits, s, on_text=on_text)
             if answer is not None:
@@ -432,7 +439,7 @@ def _llm_enabled(settings: Settings) -> bool:
 
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:
     try:
-        from bot.llm import rewrite_question
+        from newsbot.bot.llm import rewrite_question
 
         return rewrite_question(question, history, settings)
     except Exception:  # the model is optional: never let it break a follow-up

@@ -23,16 +23,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from bot.answer_plan import ENTITY_KINDS, REQUIRED_CUE_KINDS, STRICT_CUE_KINDS, AnswerPlan, plan_answer
-from bot.answers import NOT_FOUND_TEXT, Answer, Citation
-from index.chunking import sentence_spans
-from index.documents import format_date
-from index.embedding import Embedder
-from index.hits import Hit
-from index.query import stem
-from index.search import Grounding
-from index.store import keyword_terms
+from newsbot.bot.answer_plan import (
+    ENTITY_KINDS,
+    REQUIRED_CUE_KINDS,
+    STRICT_CUE_KINDS,
+    AnswerPlan,
+    plan_answer,
+)
+from newsbot.bot.answers import NOT_FOUND_TEXT, Answer, Citation
+from newsbot.index.chunking import sentence_spans
+from newsbot.index.documents import format_date
+from newsbot.index.embedding import Embedder
+from newsbot.index.hits import Hit
+from newsbot.index.query import stem
+from newsbot.index.search import Grounding
+from newsbot.index.store import keyword_terms
 
 TermWeights = Callable[[Sequence[str]], dict[str, float]]
 

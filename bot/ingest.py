@@ -25,15 +25,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.config import Settings
-from bot.state import LeaseInfo, State, holder_is_dead, process_holder
-from index.build import BuildReport, Progress
-from index.documents import Document
-from index.faults import checkpoint
-from index.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
-from index.fetch import FetchError, FetchPolicy, fetch
-from index.html import document_from_html
-from index.loaders import LoadError, article_too_big
+from newsbot.bot.config import Settings
+from newsbot.bot.state import LeaseInfo, State, holder_is_dead, process_holder
+from newsbot.index.build import BuildReport, Progress
+from newsbot.index.documents import Document
+from newsbot.index.faults import checkpoint
+from newsbot.index.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
+from newsbot.index.fetch import FetchError, FetchPolicy, fetch
+from newsbot.index.html import document_from_html
+from newsbot.index.loaders import LoadError, article_too_big
 
 log = logging.getLogger("newsbot.ingest")
 

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer, Citation, Turn
-from bot.config import Settings
-from index.hits import Hit
-from index.tokens import count_tokens, encode, get_encoding
+from newsbot.bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer, Citation, Turn
+from newsbot.bot.config import Settings
+from newsbot.index.hits import Hit
+from newsbot.index.tokens import count_tokens, encode, get_encoding
 
 log = logging.getLogger("newsbot.llm")
 

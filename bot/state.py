@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.answers import Turn
-from index.sql import Database, is_postgres_url
+from newsbot.bot.answers import Turn
+from newsbot.index.sql import Database, is_postgres_url
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from newsbot.bot.config import Settings
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS feeds (

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.documents import Document, id_from_url, parse_date
-from index.sql import Database
+from newsbot.index.documents import Document, id_from_url, parse_date
+from newsbot.index.sql import Database
 
 if TYPE_CHECKING:
-    from index.backend import StoreBackend
-    from index.loaders import LoadError
+    from newsbot.index.backend import StoreBackend
+    from newsbot.index.loaders import LoadError
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS kept_articles (
@@ -100,7 +100,7 @@ class ArticleStore:
 
     def record(self, docs: Iterable[Document]) -> int:
         """Keep (or replace) a copy of each article; returns how many."""
-        from index.store import now_iso
+        from newsbot.index.store import now_iso
 
         rows = []
         for doc in docs:
@@ -158,7 +158,7 @@ def claim_file_ids(
     two folders) gets a hash of the path instead, and `notes` says so; an explicit `id:` is refused with
     an error. Taking over is allowed when the other file no longer exists (a moved file) and for ids
     derived from the article's URL (the same URL is the same article)."""
-    from index.loaders import LoadError, file_id, unique_file_id
+    from newsbot.index.loaders import LoadError, file_id, unique_file_id
 
     ids = [d.id for d in docs if not is_web(d.origin)]
     stored = articles.get_many(ids) if articles is not None and ids else {}

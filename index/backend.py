@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-
-from index.chunking import Chunk
-from index.documents import Document
-from index.hits import Filters, Hit
-from index.keyword_scores import TERM_CACHE_POSTINGS
-from index.store import (
+from newsbot.index.chunking import Chunk
+from newsbot.index.documents import Document
+from newsbot.index.hits import Filters, Hit
+from newsbot.index.keyword_scores import TERM_CACHE_POSTINGS
+from newsbot.index.store import (
     COMPACT_RATIO,
     GenerationReader,
     GenerationWriter,
@@ -40,7 +39,7 @@ from index.store import (
     stored_documents,
     write_lock,
 )
-from index.vector_index import EXACT_MAX
+from newsbot.index.vector_index import EXACT_MAX
 
 
 @runtime_checkable
@@ -217,7 +216,7 @@ def open_backend(settings: Any) -> StoreBackend:
                                exact_max=int(getattr(settings, "vector_index_exact_max", EXACT_MAX)),
                                keyword_cache_postings=int(getattr(settings, "keyword_cache_postings", TERM_CACHE_POSTINGS)))
     if kind == "milvus":
-        from index.milvus_store import MilvusStore
+        from newsbot.index.milvus_store import MilvusStore
 
         return MilvusStore.for_settings(settings)
     raise ValueError(f"setting store: expected 'faiss' or 'milvus', got {settings.store!r}")

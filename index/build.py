@@ -14,24 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from index.articles import ArticleStore
-from index.backend import StoreBackend, StoreWriter, as_backend
-from index.chunking import Chunk, chunk_document
-from index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
-from index.documents import Document, canonical_url
-from index.embedding import Embedder
-from index.faults import checkpoint
-from index.loaders import LoadError
-from index.rebuild import describe, kept_summary, plan_rebuild
-from index.store import (
+from newsbot.index.articles import ArticleStore
+from newsbot.index.backend import StoreBackend, StoreWriter, as_backend
+from newsbot.index.chunking import Chunk, chunk_document
+from newsbot.index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
+from newsbot.index.documents import Document, canonical_url
+from newsbot.index.embedding import Embedder
+from newsbot.index.faults import checkpoint
+from newsbot.index.loaders import LoadError
+from newsbot.index.rebuild import describe, kept_summary, plan_rebuild
+from newsbot.index.store import (
     COMPACT_RATIO,
     IndexMismatch,
     IndexProblem,
     Manifest,
     now_iso,
 )
-from index.vector_cache import VectorCache, embed_with_cache
+from newsbot.index.vector_cache import VectorCache, embed_with_cache
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances ("chunking", "embedding", "writing")."""

@@ -10,9 +10,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from index.documents import Document
-from index.hits import passage_header
-from index.tokens import count_tokens, get_encoding
+from newsbot.index.documents import Document
+from newsbot.index.hits import passage_header
+from newsbot.index.tokens import count_tokens, get_encoding
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from index.documents import Document, canonical_url, normalize_text
+from newsbot.index.documents import Document, canonical_url, normalize_text
 
 NUM_PERM = 128  # signature length (hash functions)
 SHINGLE_WORDS = 5  # words per shingle

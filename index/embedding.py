@@ -150,7 +150,7 @@ def get_embedder(model_name: str, backend: str = "onnx", cache_dir: str | Path |
             if backend == "torch":
                 _cache[key] = TorchEmbedder(model_name)
             else:
-                from index.onnx_embedding import OnnxEmbedder
+                from newsbot.index.onnx_embedding import OnnxEmbedder
 
                 _cache[key] = OnnxEmbedder(model_name, int8=backend == "onnx-int8", cache_dir=cache_dir or None)
         return _cache[key]

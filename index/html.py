@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 import lxml.html
 import trafilatura
 from lxml import etree
-
-from index.documents import Document, id_from_url, normalize_text, parse_date, slugify
+from newsbot.index.documents import Document, id_from_url, normalize_text, parse_date, slugify
 
 MIN_WORDS = 12  # fewer words than this in the extracted body is "no usable main text"
 MAX_LINK_SHARE = 0.6  # a body whose text is mostly link text is navigation, not an article

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from index.documents import Document, bad_characters, id_from_url, parse_date, slugify
+from newsbot.index.documents import Document, bad_characters, id_from_url, parse_date, slugify
 
 MARKDOWN = {".md", ".markdown"}
 TEXT = {".txt", ".text"}
@@ -194,7 +193,7 @@ def load_file(path: Path, notes: list[LoadError] | None = None) -> list[Document
         return [parse_text(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem,
                            default_id=file_id(path), notes=notes)]
     if suffix in HTML:
-        from index.html import document_from_html
+        from newsbot.index.html import document_from_html
 
         try:
             doc = document_from_html(path.read_bytes(), origin=str(path), fallback_title=path.stem)

@@ -77,13 +77,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from index.chunking import Chunk
-from index.dedup import jaccard_estimate, lsh_keys, minhash
-from index.documents import Document, canonical_url, parse_date
-from index.hits import Filters, Hit
-from index.sql import Database, lock_key, redact_url
-from index.store import IndexMismatch, IndexMissing, IndexProblem, Manifest, head_text, now_iso, source_key
+from newsbot.index.chunking import Chunk
+from newsbot.index.dedup import jaccard_estimate, lsh_keys, minhash
+from newsbot.index.documents import Document, canonical_url, parse_date
+from newsbot.index.hits import Filters, Hit
+from newsbot.index.sql import Database, lock_key, redact_url
+from newsbot.index.store import (
+    IndexMismatch,
+    IndexMissing,
+    IndexProblem,
+    Manifest,
+    head_text,
+    now_iso,
+    source_key,
+)
 
 log = logging.getLogger("newsbot.milvus")
 

@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from index.embedding import ModelNotFound, model_key, resolve_model_path
+from newsbot.index.embedding import ModelNotFound, model_key, resolve_model_path
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes, so cached files are exported again
 OPSET = 17
@@ -251,7 +250,7 @@ def ensure_exported(model_name: str, cache_dir: str | Path | None = None, *, int
     path = folder / (INT8_FILE if int8 else FP32_FILE)
     if path.is_file():
         return path
-    cmd = [sys.executable, "-m", "index.onnx_embedding", "export", "--model", model_name]
+    cmd = [sys.executable, "-m", "newsbot.index.onnx_embedding", "export", "--model", model_name]
     if cache_dir:
         cmd += ["--cache-dir", str(cache_dir)]
     if int8:

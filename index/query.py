@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from index.store import keyword_terms
+from newsbot.index.store import keyword_terms
 
 MONTHS = {
     name: i

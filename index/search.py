@@ -30,12 +30,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-
-from index.chunking import sentence_spans
-from index.embedding import Embedder
-from index.hits import Filters, Hit
-from index.query import EVENT_GRACE, OutletLexicon, QueryPlan, SubQuery, analyze, names, stem, unknown_outlets
-from index.store import KEYWORD_WORD, GenerationReader, keyword_terms, keyword_word
+from newsbot.index.chunking import sentence_spans
+from newsbot.index.embedding import Embedder
+from newsbot.index.hits import Filters, Hit
+from newsbot.index.query import (
+    EVENT_GRACE,
+    OutletLexicon,
+    QueryPlan,
+    SubQuery,
+    analyze,
+    names,
+    stem,
+    unknown_outlets,
+)
+from newsbot.index.store import KEYWORD_WORD, GenerationReader, keyword_terms, keyword_word
 
 
 @dataclass(frozen=True)

@@ -49,14 +49,13 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-
-from index import vector_index
-from index.chunking import Chunk
-from index.dedup import jaccard_estimate, lsh_keys, minhash
-from index.documents import Document, canonical_url, parse_date
-from index.faults import checkpoint
-from index.hits import Filters, Hit
-from index.keyword_scores import TERM_CACHE_POSTINGS, Postings, TermScores
+from newsbot.index import vector_index
+from newsbot.index.chunking import Chunk
+from newsbot.index.dedup import jaccard_estimate, lsh_keys, minhash
+from newsbot.index.documents import Document, canonical_url, parse_date
+from newsbot.index.faults import checkpoint
+from newsbot.index.hits import Filters, Hit
+from newsbot.index.keyword_scores import TERM_CACHE_POSTINGS, Postings, TermScores
 
 FORMAT_VERSION = 1
 REBUILD_HINT = "Rebuild it with `newsbot build` (add --index-dir DIR if it is not the default)."

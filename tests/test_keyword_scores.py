@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from index.hits import Filters
-from index.keyword_scores import TermScores, top_k
-from index.store import Layout, fts_query, keyword_terms, open_current
+from newsbot.index.hits import Filters
+from newsbot.index.keyword_scores import TermScores, top_k
+from newsbot.index.store import Layout, fts_query, keyword_terms, open_current
 
 QUESTIONS = [
     "Why is Xiaomi dropping Leica for its camera partnership?",
@@ -88,7 +87,7 @@ def test_top_k_ties_filters_and_empty() -> None:
 
 
 def test_common_word_counts_are_sampled_in_large_indexes(corpus_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.store as store
+    import newsbot.index.store as store
 
     reader = open_current(Layout(corpus_index))
     words = ["the", "xiaomi", "leica", "said", "nvidia", "2025", "zzzunknown"]

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-
-from bot.answers import NOT_FOUND_TEXT, Turn
-from bot.config import Settings
-from bot.llm import (
+from newsbot.bot.answers import NOT_FOUND_TEXT, Turn
+from newsbot.bot.config import Settings
+from newsbot.bot.llm import (
     MODEL_NOT_FOUND,
     UNVERIFIED_MARK,
     LLMError,
@@ -27,8 +26,9 @@ from bot.llm import (
     rewrite_question,
     sentence_ends,
 )
-from index.hits import Hit
-from index.tokens import count_tokens
+from newsbot.index.hits import Hit
+from newsbot.index.tokens import count_tokens
+
 from tests.openai_standin import OpenAIStandin
 
 KEY = "sk-test-SECRET-123"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from index.query import (
+from newsbot.index.query import (
     OutletLexicon,
     analyze,
     find_dates,

@@ -19,12 +19,11 @@ import aiohttp
 import discord
 import yarl
 from discord.ext import commands
-
-from bot.answers import Answer, Turn
-from bot.config import Settings
-from bot.discordbot.guards import RateLimiter
-from bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
-from bot.engine import Engine
+from newsbot.bot.answers import Answer, Turn
+from newsbot.bot.config import Settings
+from newsbot.bot.discordbot.guards import RateLimiter
+from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
+from newsbot.bot.engine import Engine
 
 log = logging.getLogger("newsbot.discord")
 T = TypeVar("T")
@@ -70,7 +69,7 @@ class NewsBot(commands.Bot):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
-        from bot.discordbot.cogs import setup_cogs
+        from newsbot.bot.discordbot.cogs import setup_cogs
 
         await setup_cogs(self)
         guild_id = self.settings.discord_guild_id
@@ -83,7 +82,7 @@ class NewsBot(commands.Bot):
         log.info("synced %d slash commands (%s)", len(synced), f"guild {guild_id}" if guild_id else "global")
         self.spawn(self._warm_up())
         if self.settings.feed_poll_minutes > 0:
-            from bot.freshness import poll_feeds_forever
+            from newsbot.bot.freshness import poll_feeds_forever
 
             self.spawn(poll_feeds_forever(self.engine, self.settings.feed_poll_minutes))
 

@@ -7,8 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import discord
-
-from bot.config import Settings
+from newsbot.bot.config import Settings
 
 
 @dataclass

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import discord
-
-from bot.answers import Answer, Citation, printable, safe_url
-from index.documents import Document, format_date
-from index.hits import Hit
+from newsbot.bot.answers import Answer, Citation, printable, safe_url
+from newsbot.index.documents import Document, format_date
+from newsbot.index.hits import Hit
 
 MESSAGE_LIMIT = 2000
 EMBED_DESCRIPTION_LIMIT = 4096

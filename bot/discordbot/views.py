@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
-
-from bot.discordbot.render import NO_MENTIONS, search_page
-from index.hits import Hit
+from newsbot.bot.discordbot.render import NO_MENTIONS, search_page
+from newsbot.index.hits import Hit
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 

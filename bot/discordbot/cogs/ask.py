@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
-
-from bot.answers import Answer, Turn
-from bot.discordbot.bot import HISTORY_TURNS, apology, error_id
-from bot.discordbot.guards import allowed_here
-from bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name
-from bot.discordbot.views import feedback_view
-from bot.engine import QuestionRejected
+from newsbot.bot.answers import Answer, Turn
+from newsbot.bot.discordbot.bot import HISTORY_TURNS, apology, error_id
+from newsbot.bot.discordbot.guards import allowed_here
+from newsbot.bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name
+from newsbot.bot.discordbot.views import feedback_view
+from newsbot.bot.engine import QuestionRejected
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
@@ -267,7 +266,7 @@ class AskCog(commands.Cog):
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        from bot.discordbot.cogs.lookup import report_command_error
+        from newsbot.bot.discordbot.cogs.lookup import report_command_error
 
         await report_command_error(interaction, error)
 

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
-
-from bot.discordbot.bot import apology, error_id
-from bot.discordbot.render import COLOR, NO_MENTIONS, document_embed, latest_embed
-from bot.discordbot.views import SearchPager
-from bot.engine import QuestionRejected, parse_day
+from newsbot.bot.discordbot.bot import apology, error_id
+from newsbot.bot.discordbot.render import COLOR, NO_MENTIONS, document_embed, latest_embed
+from newsbot.bot.discordbot.views import SearchPager
+from newsbot.bot.engine import QuestionRejected, parse_day
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
