@@ -134,7 +134,7 @@ def plain_text(answer_text: str) -> str:
 
 def lead(text: str, n: int = LEAD_SENTENCES) -> str:
     """The first `n` sentences of `text` (a line without sentence punctuation counts as one)."""
-    from newsbot.index.chunking import sentence_spans
+    from newsbot.index.text import sentence_spans
 
     spans = sentence_spans(text)
     return " ".join(text[s:e] for s, e, _ in spans[:n])

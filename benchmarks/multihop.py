@@ -322,7 +322,7 @@ def plain_answer(text: str) -> str:
 
 def answer_sentences(text: str) -> list[str]:
     """The sentences of a plain answer text (the splitter the index uses for passages)."""
-    from newsbot.index.chunking import sentence_spans
+    from newsbot.index.text import sentence_spans
 
     return [text[s:e] for s, e, _ in sentence_spans(text)]
 

@@ -288,7 +288,7 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overri
     from newsbot.index import vector_index
     from newsbot.index.hits import Filters
     from newsbot.index.search import plan_query
-    from newsbot.index.store import keyword_terms
+    from newsbot.index.text import keyword_terms
 
     records = [json.loads(line) for line in QUERIES.open(encoding="utf-8")]
     questions = [r["question"] for r in records]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from newsbot.bot.answers import CITATION_MARK, Turn
 from newsbot.index.query import names
-from newsbot.index.store import keyword_terms
+from newsbot.index.text import keyword_terms
 from newsbot.index.tokens import count_tokens
 
 _LEANING = re.compile(

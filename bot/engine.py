@@ -39,7 +39,8 @@ from newsbot.index.fetch import FetchPolicy
 from newsbot.index.hits import Filters, Hit
 from newsbot.index.loaders import LoadResult, load_paths
 from newsbot.index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
-from newsbot.index.store import IndexMissing, Layout, keyword_terms
+from newsbot.index.store import IndexMissing, Layout
+from newsbot.index.text import keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
     from newsbot.bot.ingest import FeedCheck, UpdateReport

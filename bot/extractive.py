@@ -31,13 +31,11 @@ from newsbot.bot.answer_plan import (
     plan_answer,
 )
 from newsbot.bot.answers import NOT_FOUND_TEXT, Answer, Citation
-from newsbot.index.chunking import sentence_spans
 from newsbot.index.documents import format_date
 from newsbot.index.embedding import Embedder
 from newsbot.index.hits import Hit
-from newsbot.index.query import stem
 from newsbot.index.search import Grounding
-from newsbot.index.store import keyword_terms
+from newsbot.index.text import keyword_terms, sentence_spans, stem
 
 TermWeights = Callable[[Sequence[str]], dict[str, float]]
 

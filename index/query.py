@@ -15,13 +15,12 @@ Everything here is plain string work: deterministic, fast, no model.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from newsbot.index.store import keyword_terms
+from newsbot.index.text import keyword_terms
 
 MONTHS = {
     name: i
@@ -253,15 +252,6 @@ _CONTINUES = re.compile(
     re.I,
 )
 _ARTICLE = re.compile(r"(?:\b(?:the|a|an)\s+)$", re.I)
-
-
-@functools.lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A crude plural/verb-ending stripper: enough to match "phones"/"phone", "dropping"/"dropp"."""
-    for suffix in ("ing", "ies", "es", "ed", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
 
 
 def content_words(text: str) -> list[str]:

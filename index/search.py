@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from newsbot.index.chunking import sentence_spans
 from newsbot.index.embedding import Embedder
 from newsbot.index.hits import Filters, Hit
 from newsbot.index.query import (
@@ -40,10 +39,10 @@ from newsbot.index.query import (
     SubQuery,
     analyze,
     names,
-    stem,
     unknown_outlets,
 )
-from newsbot.index.store import KEYWORD_WORD, GenerationReader, keyword_terms, keyword_word
+from newsbot.index.store import GenerationReader
+from newsbot.index.text import KEYWORD_WORD, keyword_terms, keyword_word, sentence_spans, stem
 
 
 @dataclass(frozen=True)

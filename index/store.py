@@ -56,6 +56,7 @@ from newsbot.index.documents import Document, canonical_url, parse_date
 from newsbot.index.faults import checkpoint
 from newsbot.index.hits import Filters, Hit
 from newsbot.index.keyword_scores import TERM_CACHE_POSTINGS, Postings, TermScores
+from newsbot.index.text import fts_query
 
 FORMAT_VERSION = 1
 REBUILD_HINT = "Rebuild it with `newsbot build` (add --index-dir DIR if it is not the default)."
@@ -624,40 +625,6 @@ def write_manifest_file(gen_dir: Path, manifest: Manifest) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- reading
-
-KEYWORD_WORD = re.compile(r"[\w$€£¥%.-]+", re.UNICODE)  # raw keyword words (before stripping)
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are aren't as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just let me more most
-    my myself no nor not now of off on once only or other our ours ourselves out over own same she should
-    so some such than that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves according article articles report reported reports did does said says say
-    news published""".split()
-)
-
-
-def keyword_word(raw: str) -> str:
-    """A lower-case KEYWORD_WORD match as a query word: outer dots, hyphens and quotes stripped; "" for a
-    stopword or a 1-letter word."""
-    word = raw.strip(".-'")
-    return "" if len(word) < 2 or word in STOPWORDS else word
-
-
-def keyword_terms(text: str) -> list[str]:
-    """Query words for the keyword index: lower case, stopwords and 1-letter words dropped, deduplicated."""
-    seen: dict[str, None] = {}
-    for raw in KEYWORD_WORD.findall(text.lower()):
-        word = keyword_word(raw)
-        if word:
-            seen.setdefault(word, None)
-    return list(seen)
-
-
-def fts_query(terms: Sequence[str]) -> str:
-    """An FTS5 query matching any of `terms` (each quoted, so no term is read as an operator)."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 class GenerationReader:

@@ -215,7 +215,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
-    from newsbot.index.chunking import sentence_spans
+    from newsbot.index.text import sentence_spans
 
     _corpus(tmp_path / "corpus")
     (tmp_path / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS_SMALL),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from newsbot.index.chunking import chunk_document, sentence_spans
+from newsbot.index.chunking import chunk_document
 from newsbot.index.documents import Document
+from newsbot.index.text import sentence_spans
 from newsbot.index.tokens import count_tokens
 
 

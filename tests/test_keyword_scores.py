@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from newsbot.index.hits import Filters
 from newsbot.index.keyword_scores import TermScores, top_k
-from newsbot.index.store import Layout, fts_query, keyword_terms, open_current
+from newsbot.index.store import Layout, open_current
+from newsbot.index.text import fts_query, keyword_terms
 
 QUESTIONS = [
     "Why is Xiaomi dropping Leica for its camera partnership?",

@@ -24,9 +24,9 @@ from newsbot.bot.llm import (
     llm_enabled,
     passages_tokens,
     rewrite_question,
-    sentence_ends,
 )
 from newsbot.index.hits import Hit
+from newsbot.index.text import sentence_spans
 from newsbot.index.tokens import count_tokens
 
 from tests.openai_standin import OpenAIStandin
@@ -114,10 +114,11 @@ def test_first_passage_too_long_is_trimmed_at_a_sentence_end() -> None:
     assert passages_tokens(included) <= budget
     assert text.startswith(trimmed.text) and len(trimmed.text) < len(text)
     assert trimmed.text.endswith("was approved.")  # a whole sentence, not "U." or "Jan."
-    assert len(trimmed.text) in sentence_ends(text)
+    ends = [end for _, end, _ in sentence_spans(text)]
+    assert len(trimmed.text) in ends
     assert (trimmed.start, trimmed.end) == (500, 500 + len(trimmed.text))
     # one sentence more would not have fit
-    longer = sentence_ends(text)[sentence_ends(text).index(len(trimmed.text)) + 1]
+    longer = ends[ends.index(len(trimmed.text)) + 1]
     assert passages_tokens([make_hit(1, text[:longer])]) > budget
 
 

@@ -30,7 +30,8 @@ from newsbot.index.chunking import chunk_document  # noqa: E402
 from newsbot.index.documents import Document  # noqa: E402
 from newsbot.index.hits import Filters  # noqa: E402
 from newsbot.index.milvus_store import MilvusStore, analyze, chunk_id_for, filter_expr  # noqa: E402
-from newsbot.index.store import IndexMissing, Manifest, keyword_terms, open_current  # noqa: E402
+from newsbot.index.store import IndexMissing, Manifest, open_current
+from newsbot.index.text import keyword_terms  # noqa: E402
 
 pytestmark = pytest.mark.milvus
 
