@@ -94,7 +94,7 @@ class RecordingEmbedder:
 
 def model_tokens(model_name: str, texts: Sequence[str]) -> int:
     """Word pieces the model sees for `texts`, [CLS]/[SEP] included, after truncation."""
-    from newsbot.index.onnx_embedding import local_model_dir, read_model_config
+    from newsbot.index.embedding.onnx import local_model_dir, read_model_config
     from tokenizers import Tokenizer
 
     folder = local_model_dir(model_name)

@@ -103,8 +103,8 @@ def pct(seconds: Sequence[float], q: float) -> float:
 def corpus(engine):  # noqa: ANN001, ANN201 - Engine
     """The MultiHop articles chunked for real, and their passages' real vectors (n_passages, dim)."""
     from newsbot.index.chunking import chunk_document
+    from newsbot.index.embedding.cache import VectorCache, embed_with_cache
     from newsbot.index.loaders import load_paths
-    from newsbot.index.vector_cache import VectorCache, embed_with_cache
 
     docs = [d for d in load_paths([DOCS]).documents if d.body.strip()]
     opts = engine.options()

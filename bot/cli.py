@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     import sqlite3
 
-    from newsbot.index.embedding import ModelNotFound
+    from newsbot.index.embedding.base import ModelNotFound
     from newsbot.index.sql import DatabaseUnreadable
     from newsbot.index.store import REBUILD_HINT, IndexProblem
 

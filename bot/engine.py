@@ -27,14 +27,8 @@ from newsbot.index.articles import ArticleStore, claim_file_ids
 from newsbot.index.backend import StoreBackend, StoreReader, open_backend
 from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from newsbot.index.documents import Document, parse_date
-from newsbot.index.embedding import (
-    BUNDLED_NAMES,
-    Embedder,
-    ModelNotFound,
-    common_words,
-    get_embedder,
-    model_key,
-)
+from newsbot.index.embedding.base import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, model_key
+from newsbot.index.embedding.factory import get_embedder
 from newsbot.index.fetch import FetchPolicy
 from newsbot.index.hits import Filters, Hit
 from newsbot.index.loaders import LoadResult, load_paths

@@ -109,7 +109,7 @@ class StoreWriter(Protocol):
 class StoreBackend(Protocol):
     """Generations, writers and readers of one store."""
 
-    cache_db: Path  # the local vector cache (index/vector_cache.py), whatever the store
+    cache_db: Path  # the local vector cache (index/embedding/cache.py), whatever the store
 
     def describe(self) -> str: ...
 

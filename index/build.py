@@ -19,7 +19,8 @@ from newsbot.index.backend import StoreBackend, StoreWriter, as_backend
 from newsbot.index.chunking import Chunk, chunk_document
 from newsbot.index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
 from newsbot.index.documents import Document, canonical_url
-from newsbot.index.embedding import Embedder
+from newsbot.index.embedding.base import Embedder
+from newsbot.index.embedding.cache import VectorCache, embed_with_cache
 from newsbot.index.faults import checkpoint
 from newsbot.index.loaders import LoadError
 from newsbot.index.rebuild import describe, kept_summary, plan_rebuild
@@ -30,7 +31,6 @@ from newsbot.index.store import (
     Manifest,
     now_iso,
 )
-from newsbot.index.vector_cache import VectorCache, embed_with_cache
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances ("chunking", "embedding", "writing")."""

@@ -88,7 +88,7 @@ def test_articles_over_max_article_bytes_are_refused_with_one_line(corpus_copy: 
 def test_embedding_streams_passages_in_bounded_batches(tmp_path: Path) -> None:
     """Point 6: memory while embedding does not grow with the article: the model sees (and tokenizes) the
     passages a bounded batch at a time, however many there are."""
-    from newsbot.index.embedding import get_embedder
+    from newsbot.index.embedding.factory import get_embedder
 
     real = get_embedder("all-MiniLM-L6-v2", "onnx")
     seen: dict[str, list[int]] = {"token_ids": [], "encode": []}

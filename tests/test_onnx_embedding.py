@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from newsbot.bot.engine import Engine
-from newsbot.index.embedding import BACKENDS, get_embedder, model_key
-from newsbot.index.onnx_embedding import (
+from newsbot.index.embedding.base import BACKENDS, model_key
+from newsbot.index.embedding.factory import get_embedder
+from newsbot.index.embedding.onnx import (
     FP32_FILE,
     INT8_FILE,
     OnnxEmbedder,

@@ -1,7 +1,7 @@
 """ONNX Runtime embedding backend: sentence-transformers' vectors without importing torch.
 
 `OnnxEmbedder(model_name).encode(texts)` returns the same float32 array of shape (len(texts), dim),
-rows of L2 norm 1, that `index.embedding.TorchEmbedder` returns (fp32: cosine 1.000000 per row), using
+rows of L2 norm 1, that the torch backend (`embedding/torch.py`) returns (fp32: cosine 1.000000 per row), using
 only onnxruntime, the `tokenizers` package and numpy at run time:
 
     tokenizer.json (lower-casing WordPiece), truncated to the model's `max_seq_length` word pieces
@@ -15,7 +15,7 @@ process never imports torch. It is cached under `<cache_dir>/<model-slug>-<finge
     model.onnx         fp32 graph (vectors equal torch's: an index built with either serves the other)
     model-int8.onnx    int8 dynamic quantisation of it (per-channel int8 weights, uint8 activations:
                        the AVX-512 VNNI kernels); vectors differ slightly, so the int8 backend has its own
-                       model key (`index.embedding.model_key`) and never shares an index with fp32
+                       model key (`embedding/base.py`, `model_key`) and never shares an index with fp32
     source.json        what was exported from what (fingerprint of the model folder, versions)
 
 The fingerprint covers the model's config and weight files, so a changed model is exported again.
@@ -23,7 +23,7 @@ Concurrent exporters serialise on a lock file; files appear atomically (written 
 
 Export by hand (e.g. while building a container image):
 
-    python -m index.onnx_embedding export [--model all-MiniLM-L6-v2] [--cache-dir DIR] [--int8]
+    python -m newsbot.index.embedding.onnx export [--model all-MiniLM-L6-v2] [--cache-dir DIR] [--int8]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from newsbot.index.embedding import ModelNotFound, model_key, resolve_model_path
+from newsbot.index.embedding.base import ModelNotFound, model_key, resolve_model_path
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes, so cached files are exported again
 OPSET = 17
@@ -250,14 +250,13 @@ def ensure_exported(model_name: str, cache_dir: str | Path | None = None, *, int
     path = folder / (INT8_FILE if int8 else FP32_FILE)
     if path.is_file():
         return path
-    cmd = [sys.executable, "-m", "newsbot.index.onnx_embedding", "export", "--model", model_name]
+    cmd = [sys.executable, "-m", "newsbot.index.embedding.onnx", "export", "--model", model_name]
     if cache_dir:
         cmd += ["--cache-dir", str(cache_dir)]
     if int8:
         cmd.append("--int8")
-    repo_root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo_root, os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # the same interpreter imports newsbot the way this process did (it is installed, or editable)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not path.is_file():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
         raise OnnxExportError(
@@ -393,7 +392,7 @@ class OnnxEmbedder:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m index.onnx_embedding", description=(
+    parser = argparse.ArgumentParser(prog="python -m newsbot.index.embedding.onnx", description=(
         "Export the embedding model to ONNX (fp32, and optionally int8) into the cache the onnx backends read."
     ))
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,7 +7,7 @@ model name or local path can be set with `embedding_model`.
 
 Backends (setting `embedding_backend`):
 
-    onnx       ONNX Runtime fp32 + `tokenizers` (index.onnx_embedding): no torch import, ≈ 0.5 s to the
+    onnx       ONNX Runtime fp32 + `tokenizers` (embedding/onnx.py): no torch import, ≈ 0.5 s to the
                first vector instead of ≈ 10 s; vectors equal torch's (cosine 1.000000). The default.
     torch      sentence-transformers on torch.
     onnx-int8  ONNX Runtime, int8 dynamic quantisation (AVX-512 VNNI): faster, vectors slightly different.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -92,65 +91,3 @@ def resolve_model_path(name: str) -> str:
     if Path(name).expanduser().exists():
         return str(Path(name).expanduser())
     return name  # a name sentence-transformers may find in the local Hugging Face cache
-
-
-class TorchEmbedder:
-    """sentence-transformers on torch, CPU."""
-
-    def __init__(self, model_name: str) -> None:
-        self.model_name = model_name
-        self.backend = "torch"
-        self.key = model_key(model_name, "torch")
-        path = resolve_model_path(model_name)
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            self._model = SentenceTransformer(path, device="cpu")
-        except Exception as exc:
-            raise ModelNotFound(
-                f"cannot load embedding model {model_name!r} from {path!r}: {exc}. "
-                "Set NEWSBOT_EMBEDDING_MODEL to a local sentence-transformers folder "
-                "(models cannot be downloaded here)."
-            ) from exc
-        dim = self._model.get_embedding_dimension() if hasattr(
-            self._model, "get_embedding_dimension"
-        ) else self._model.get_sentence_embedding_dimension()
-        self.dim = int(dim)
-        self._lock = threading.Lock()  # one encode at a time: torch already uses every core
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Unit-length vectors, float32 array of shape (len(texts), dim), in the order of `texts`."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-_cache: dict[tuple[str, str, str], Embedder] = {}
-_cache_lock = threading.Lock()
-
-
-def get_embedder(model_name: str, backend: str = "onnx", cache_dir: str | Path | None = None) -> Embedder:
-    """A shared embedder per (model, backend, ONNX cache folder): loading a model costs time, so do it once.
-
-    `cache_dir` is where the onnx backends keep their exported files (default: the user's cache folder,
-    see `index.onnx_embedding.default_cache_dir`); the torch backend ignores it.
-    """
-    model_key(model_name, backend)  # validates the backend name
-    key = (model_name, backend, str(cache_dir or ""))
-    with _cache_lock:
-        if key not in _cache:
-            if backend == "torch":
-                _cache[key] = TorchEmbedder(model_name)
-            else:
-                from newsbot.index.onnx_embedding import OnnxEmbedder
-
-                _cache[key] = OnnxEmbedder(model_name, int8=backend == "onnx-int8", cache_dir=cache_dir or None)
-        return _cache[key]
