@@ -94,8 +94,9 @@ class RecordingEmbedder:
 
 def model_tokens(model_name: str, texts: Sequence[str]) -> int:
     """Word pieces the model sees for `texts`, [CLS]/[SEP] included, after truncation."""
-    from newsbot.index.embedding.onnx import local_model_dir, read_model_config
     from tokenizers import Tokenizer
+
+    from newsbot.index.embedding.onnx import local_model_dir, read_model_config
 
     folder = local_model_dir(model_name)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

@@ -153,9 +153,10 @@ def all_vectors(real: np.ndarray, n_chunks: int) -> np.ndarray:
 def build_base(engine, root: Path, n_chunks: int) -> float:  # noqa: ANN001 - Engine
     """Write the base generation through GenerationWriter and make it live; returns seconds taken."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from update import replica, vocabulary
+
     from newsbot.index.dedup import minhash
     from newsbot.index.store import Layout, Manifest, now_iso
-    from update import replica, vocabulary
 
     started = time.perf_counter()
     chunked, real = corpus(engine)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from newsbot.bot.answer_plan import (
     ENTITY_KINDS,
     REQUIRED_CUE_KINDS,

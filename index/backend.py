@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
 from newsbot.index.chunking import Chunk
 from newsbot.index.documents import Document
 from newsbot.index.hits import Filters, Hit

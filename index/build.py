@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from newsbot.index.articles import ArticleStore
 from newsbot.index.backend import StoreBackend, StoreWriter, as_backend
 from newsbot.index.chunking import Chunk, chunk_document

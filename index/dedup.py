@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from newsbot.index.documents import Document, canonical_url, normalize_text
 
 NUM_PERM = 128  # signature length (hash functions)

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from xml.sax import SAXParseException
 
 import feedparser
+
 from newsbot.index.documents import Document, id_from_url, parse_date, slugify
 from newsbot.index.fetch import ACCEPT_FEED, FetchPolicy, fetch
 from newsbot.index.html import document_from_html, fragment_text

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import lxml.html
 import trafilatura
 from lxml import etree
+
 from newsbot.index.documents import Document, id_from_url, normalize_text, parse_date, slugify
 
 MIN_WORDS = 12  # fewer words than this in the extracted body is "no usable main text"

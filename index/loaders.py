@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from newsbot.index.documents import Document, bad_characters, id_from_url, parse_date, slugify
 
 MARKDOWN = {".md", ".markdown"}

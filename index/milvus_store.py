@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from newsbot.index.chunking import Chunk
 from newsbot.index.dedup import jaccard_estimate, lsh_keys, minhash
 from newsbot.index.documents import Document, canonical_url, parse_date

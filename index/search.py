@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+
 from newsbot.index.embedding.base import Embedder
 from newsbot.index.hits import Filters, Hit
 from newsbot.index.query import (

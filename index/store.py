@@ -49,6 +49,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+
 from newsbot.index import vector_index
 from newsbot.index.chunking import Chunk
 from newsbot.index.dedup import jaccard_estimate, lsh_keys, minhash

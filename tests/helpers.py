@@ -21,7 +21,6 @@ from newsbot.index.fetch import FetchPolicy
 if TYPE_CHECKING:  # imported where used: the engine and discord.py take a second to import
     from newsbot.bot.discordbot.bot import NewsBot
     from newsbot.bot.engine import Engine
-
     from tests.discord_standin import DiscordStandIn
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
 from newsbot.bot.config import Settings
 from newsbot.bot.engine import Engine, QuestionRejected
-
 from tests.helpers import REPO, make_settings, write_article
 from tests.http_fixtures import LocalServer
 

@@ -8,13 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.answer_plan import plan_answer, question_kind
 from newsbot.bot.answers import CITATION_MARK, Turn
 from newsbot.bot.cli import render_answer
 from newsbot.bot.conversation import heuristic_rewrite
 from newsbot.bot.engine import Engine
 from newsbot.index.embedding.base import common_words
-
 from tests.helpers import make_settings, write_article
 
 ARTICLES = [

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
 from newsbot.bot.engine import Engine, QuestionRejected
-
 from tests.helpers import REPO
 
 QUESTIONS = [

@@ -250,7 +250,6 @@ def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     # the removed article is never cited, and it is still in the cached index (only a copy lost it)
     assert "zephyr-battery" not in by_id["t-removed"]["cited"]
     from newsbot.bot.engine import Engine
-
     from tests.helpers import make_settings
 
     assert Engine(make_settings(tmp_path / "index")).document("zephyr-battery") is not None

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.cli import main
 from newsbot.bot.engine import Engine
 from newsbot.bot.state import State
 from newsbot.index.documents import id_from_url
-
 from tests.helpers import (
     HARBOR,
     LANTERN,

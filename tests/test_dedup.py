@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from newsbot.index.dedup import (
     NEAR_DUPLICATE,
     NUM_PERM,
@@ -15,7 +16,6 @@ from newsbot.index.dedup import (
     shingle_hashes,
 )
 from newsbot.index.documents import Document
-
 from tests.helpers import SAME_TOPIC, STORY, syndicate
 
 SYNDICATED = syndicate(STORY)

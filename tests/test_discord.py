@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from newsbot.bot.discordbot.bot import NewsBot
 from newsbot.bot.discordbot.render import EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
 from newsbot.bot.engine import Engine
 from newsbot.index.documents import Document, parse_date
-
 from tests.discord_standin import DiscordStandIn
 from tests.helpers import MSG_CREATE, REPO, bot_factory, make_settings, ready
 from tests.standin_fixtures import run_standin
@@ -646,7 +646,6 @@ def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) ->
 def test_two_sharded_replicas_answer_each_question_once(corpus_copy: Path) -> None:
     """Two bot processes' worth of shards on one token: Discord routes each event to one shard only."""
     from newsbot.bot.discordbot.bot import ShardedNewsBot, make_bot
-
     from tests.discord_standin import running_bot
 
     def replica(shard: int) -> NewsBot:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.engine import Engine
 from newsbot.index.documents import id_from_url
-
 from tests.helpers import (
     HARBOR,
     LANTERN,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from newsbot.index.documents import id_from_url
 from newsbot.index.feeds import Feed, FeedEntry, FeedError, entry_document, parse_feed, poll_feed
 from newsbot.index.fetch import FetchError
-
 from tests.helpers import LOCAL, RSS_TYPE
 from tests.http_fixtures import LocalServer
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from newsbot.index.fetch import FetchError, FetchPolicy, check_address, fetch
 
+from newsbot.index.fetch import FetchError, FetchPolicy, check_address, fetch
 from tests.helpers import LOCAL
 from tests.http_fixtures import LocalServer, Response, self_signed_cert
 

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.engine import Engine
 from newsbot.bot.state import State
 from newsbot.index.store import Layout, current_manifest
-
 from tests.helpers import (
     CORPUS,
     HARBOR,

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.engine import Engine
 from newsbot.index.build import BuildOptions, update_index
 from newsbot.index.embedding.factory import get_embedder
 from newsbot.index.store import Layout, current_manifest, open_current
-
 from tests.helpers import QUBIT, SHORT_STORY, make_settings, small_index, syndicate
 from tests.http_fixtures import LocalServer
 

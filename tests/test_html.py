@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from newsbot.index.documents import id_from_url
 from newsbot.index.fetch import fetch
 from newsbot.index.html import document_from_html, extract_page, fragment_text
-
 from tests.helpers import LOCAL
 from tests.http_fixtures import LocalServer
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.engine import Engine
 from newsbot.index.store import IndexCorrupt, IndexMismatch, IndexMissing, Layout
-
 from tests.helpers import REPO, make_settings
 
 BODY = """

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from newsbot.index.hits import Filters
 from newsbot.index.keyword_scores import TermScores, top_k
 from newsbot.index.store import Layout, open_current

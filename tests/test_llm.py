@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+
 from newsbot.bot.answers import NOT_FOUND_TEXT, Turn
 from newsbot.bot.config import Settings
 from newsbot.bot.llm import (
@@ -28,7 +29,6 @@ from newsbot.bot.llm import (
 from newsbot.index.hits import Hit
 from newsbot.index.text import sentence_spans
 from newsbot.index.tokens import count_tokens
-
 from tests.openai_standin import OpenAIStandin
 
 KEY = "sk-test-SECRET-123"

@@ -440,7 +440,6 @@ def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index
     """Readers and writers of both stores satisfy `index.backend`'s protocols; `open_backend` picks one;
     the build lock tells a second builder to wait, on SQLite and PostgreSQL."""
     from newsbot.index.backend import EmbeddedBackend, StoreReader, StoreWriter, open_backend
-
     from tests.helpers import make_settings
 
     _build(store)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from newsbot.bot.engine import Engine
 from newsbot.index.embedding.base import BACKENDS, model_key
 from newsbot.index.embedding.factory import get_embedder
@@ -30,7 +31,6 @@ from newsbot.index.embedding.onnx import (
     local_model_dir,
 )
 from newsbot.index.store import IndexMismatch
-
 from tests.helpers import REPO, make_settings
 
 MODEL = "all-MiniLM-L6-v2"

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from newsbot.bot.state import State
 from newsbot.index.sql import Database, to_postgres
-
 from tests.helpers import REPO, make_settings
 
 

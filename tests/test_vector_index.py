@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from newsbot.bot.engine import Engine
 from newsbot.index import vector_index
 from newsbot.index.backend import EmbeddedBackend
@@ -19,7 +20,6 @@ from newsbot.index.chunking import Chunk
 from newsbot.index.documents import Document
 from newsbot.index.hits import Filters
 from newsbot.index.store import Layout, Manifest, now_iso
-
 from tests.helpers import make_settings
 
 DIM = 32

@@ -19,6 +19,7 @@ import aiohttp
 import discord
 import yarl
 from discord.ext import commands
+
 from newsbot.bot.answers import Answer, Turn
 from newsbot.bot.config import Settings
 from newsbot.bot.discordbot.guards import RateLimiter

@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import discord
+
 from newsbot.bot.config import Settings
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import discord
+
 from newsbot.bot.answers import Answer, Citation, printable, safe_url
 from newsbot.index.documents import Document, format_date
 from newsbot.index.hits import Hit

@@ -42,6 +42,7 @@ def serve(settings: Settings) -> int:
 
 async def run_bot(engine: object, settings: Settings) -> None:
     import discord
+
     from newsbot.bot.discordbot.bot import configure_api_base, make_bot
 
     token = settings.discord_token

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
+
 from newsbot.bot.discordbot.render import NO_MENTIONS, search_page
 from newsbot.index.hits import Hit
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from newsbot.index.embedding.base import ModelNotFound, model_key, resolve_model_path
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes, so cached files are exported again

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+
 from newsbot.index.embedding.base import ModelNotFound, model_key, resolve_model_path
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
+
 from newsbot.bot.answers import Answer, Turn
 from newsbot.bot.discordbot.bot import HISTORY_TURNS, apology, error_id
 from newsbot.bot.discordbot.guards import allowed_here

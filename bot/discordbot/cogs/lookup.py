@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+
 from newsbot.bot.discordbot.bot import apology, error_id
 from newsbot.bot.discordbot.render import COLOR, NO_MENTIONS, document_embed, latest_embed
 from newsbot.bot.discordbot.views import SearchPager
