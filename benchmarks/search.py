@@ -104,7 +104,7 @@ def corpus(engine):  # noqa: ANN001, ANN201 - Engine
     """The MultiHop articles chunked for real, and their passages' real vectors (n_passages, dim)."""
     from newsbot.index.chunking import chunk_document
     from newsbot.index.embedding.cache import VectorCache, embed_with_cache
-    from newsbot.index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     docs = [d for d in load_paths([DOCS]).documents if d.body.strip()]
     opts = engine.options()
@@ -155,7 +155,7 @@ def build_base(engine, root: Path, n_chunks: int) -> float:  # noqa: ANN001 - En
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from update import replica, vocabulary
 
-    from newsbot.index.dedup import minhash
+    from newsbot.index.ingest.dedup import minhash
     from newsbot.index.store import Layout, Manifest, now_iso
 
     started = time.perf_counter()

@@ -50,10 +50,10 @@ from newsbot.bot.config import load_settings  # noqa: E402
 from newsbot.bot.engine import Engine  # noqa: E402
 from newsbot.index.build import update_index  # noqa: E402
 from newsbot.index.chunking import Chunk, chunk_document  # noqa: E402
-from newsbot.index.dedup import minhash  # noqa: E402
 from newsbot.index.documents import Document  # noqa: E402
 from newsbot.index.hits import passage_header  # noqa: E402
-from newsbot.index.loaders import load_paths  # noqa: E402
+from newsbot.index.ingest.dedup import minhash  # noqa: E402
+from newsbot.index.ingest.loaders import load_paths  # noqa: E402
 from newsbot.index.store import GenerationWriter, Layout, Manifest, current_manifest, now_iso, write_lock  # noqa: E402
 
 MULTIHOP = REPO.parent / "shared" / "data" / "multihop_rag" / "docs.jsonl"

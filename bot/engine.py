@@ -29,9 +29,9 @@ from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index
 from newsbot.index.documents import Document, parse_date
 from newsbot.index.embedding.base import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, model_key
 from newsbot.index.embedding.factory import get_embedder
-from newsbot.index.fetch import FetchPolicy
 from newsbot.index.hits import Filters, Hit
-from newsbot.index.loaders import LoadResult, load_paths
+from newsbot.index.ingest.fetch import FetchPolicy
+from newsbot.index.ingest.loaders import LoadResult, load_paths
 from newsbot.index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
 from newsbot.index.store import IndexMissing, Layout
 from newsbot.index.text import keyword_terms

@@ -30,10 +30,10 @@ from newsbot.bot.state import LeaseInfo, State, holder_is_dead, process_holder
 from newsbot.index.build import BuildReport, Progress
 from newsbot.index.documents import Document
 from newsbot.index.faults import checkpoint
-from newsbot.index.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
-from newsbot.index.fetch import FetchError, FetchPolicy, fetch
-from newsbot.index.html import document_from_html
-from newsbot.index.loaders import LoadError, article_too_big
+from newsbot.index.ingest.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
+from newsbot.index.ingest.fetch import FetchError, FetchPolicy, fetch
+from newsbot.index.ingest.html import document_from_html
+from newsbot.index.ingest.loaders import LoadError, article_too_big
 
 log = logging.getLogger("newsbot.ingest")
 

@@ -25,7 +25,7 @@ from newsbot.index.sql import Database
 
 if TYPE_CHECKING:
     from newsbot.index.backend import StoreBackend
-    from newsbot.index.loaders import LoadError
+    from newsbot.index.ingest.loaders import LoadError
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS kept_articles (
@@ -158,7 +158,7 @@ def claim_file_ids(
     two folders) gets a hash of the path instead, and `notes` says so; an explicit `id:` is refused with
     an error. Taking over is allowed when the other file no longer exists (a moved file) and for ids
     derived from the article's URL (the same URL is the same article)."""
-    from newsbot.index.loaders import LoadError, file_id, unique_file_id
+    from newsbot.index.ingest.loaders import LoadError, file_id, unique_file_id
 
     ids = [d.id for d in docs if not is_web(d.origin)]
     stored = articles.get_many(ids) if articles is not None and ids else {}

@@ -2,7 +2,7 @@
 
 Both embed only passages the vector cache has not seen, and both are all-or-nothing: a build becomes
 visible when CURRENT is switched, an update when its SQLite transaction commits. Both index a story once:
-exact copies (same canonical URL or text) and near-duplicates (MinHash, `index.dedup`) are merged into
+exact copies (same canonical URL or text) and near-duplicates (MinHash, `index.ingest.dedup`) are merged into
 the first stored article, whose `also_reported_by` lists the other outlets.
 """
 
@@ -18,12 +18,12 @@ import numpy as np
 from newsbot.index.articles import ArticleStore
 from newsbot.index.backend import StoreBackend, StoreWriter, as_backend
 from newsbot.index.chunking import Chunk, chunk_document
-from newsbot.index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
 from newsbot.index.documents import Document, canonical_url
 from newsbot.index.embedding.base import Embedder
 from newsbot.index.embedding.cache import VectorCache, embed_with_cache
 from newsbot.index.faults import checkpoint
-from newsbot.index.loaders import LoadError
+from newsbot.index.ingest.dedup import NEAR_DUPLICATE, DedupIndex, minhash
+from newsbot.index.ingest.loaders import LoadError
 from newsbot.index.rebuild import describe, kept_summary, plan_rebuild
 from newsbot.index.store import (
     COMPACT_RATIO,

@@ -79,9 +79,9 @@ from typing import Any
 import numpy as np
 
 from newsbot.index.chunking import Chunk
-from newsbot.index.dedup import jaccard_estimate, lsh_keys, minhash
 from newsbot.index.documents import Document, canonical_url, parse_date
 from newsbot.index.hits import Filters, Hit
+from newsbot.index.ingest.dedup import jaccard_estimate, lsh_keys, minhash
 from newsbot.index.sql import Database, lock_key, redact_url
 from newsbot.index.store import (
     IndexMismatch,

@@ -25,7 +25,7 @@ from pathlib import Path
 from newsbot.index.articles import FILE, WEB, ArticleStore, KeptArticle, is_web, source_file
 from newsbot.index.backend import StoreBackend
 from newsbot.index.documents import Document
-from newsbot.index.loaders import file_id, load_paths
+from newsbot.index.ingest.loaders import file_id, load_paths
 
 # What `RebuildPlan.kept` and `.dropped` are keyed by; `describe` turns them into lines for people.
 REREAD, GONE, UNREADABLE, FETCHED, FETCHED_STORED = "reread", "gone", "unreadable", "fetched", "fetched-stored"

@@ -52,10 +52,10 @@ import numpy as np
 
 from newsbot.index import vector_index
 from newsbot.index.chunking import Chunk
-from newsbot.index.dedup import jaccard_estimate, lsh_keys, minhash
 from newsbot.index.documents import Document, canonical_url, parse_date
 from newsbot.index.faults import checkpoint
 from newsbot.index.hits import Filters, Hit
+from newsbot.index.ingest.dedup import jaccard_estimate, lsh_keys, minhash
 from newsbot.index.keyword_scores import TERM_CACHE_POSTINGS, Postings, TermScores
 from newsbot.index.text import fts_query
 
@@ -488,7 +488,7 @@ class GenerationWriter:
         self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray, signature: np.ndarray | None = None
     ) -> list[int]:
         """Store one article (replacing any article with the same id), its passages' vectors and its
-        near-duplicate signature (`index.dedup.minhash(doc.body)`, computed when not given)."""
+        near-duplicate signature (`index.ingest.dedup.minhash(doc.body)`, computed when not given)."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {doc.id!r}")
         self.remove(doc.id)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsbot.bot.config import Settings, load_settings
-from newsbot.index.fetch import FetchPolicy
+from newsbot.index.ingest.fetch import FetchPolicy
 
 if TYPE_CHECKING:  # imported where used: the engine and discord.py take a second to import
     from newsbot.bot.discordbot.bot import NewsBot

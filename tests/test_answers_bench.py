@@ -46,7 +46,7 @@ def bench():
 
 
 def test_question_set_is_big_varied_and_well_formed(bench) -> None:
-    from newsbot.index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     docs = {d.id: d for d in load_paths([CORPUS]).documents}
     questions = bench.load_questions(QUESTIONS)  # stops on a malformed line, duplicate id or bad regex
@@ -75,7 +75,7 @@ def test_question_set_is_big_varied_and_well_formed(bench) -> None:
 
 def test_every_key_regex_matches_an_article_the_question_cites(bench) -> None:
     """Guards the set: a key fact must be in the articles named as its source (article bodies only)."""
-    from newsbot.index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     bodies = {d.id: d.body for d in load_paths([CORPUS]).documents}
     problems = []

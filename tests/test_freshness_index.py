@@ -180,7 +180,7 @@ def test_updates_keep_vectors_pending_until_compaction(article_writer, tmp_path:
 
 
 def _load(writer, name: str):  # noqa: ANN001, ANN202
-    from newsbot.index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     return load_paths([writer.folder / name]).documents
 

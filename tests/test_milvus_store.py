@@ -226,7 +226,7 @@ def test_word_counts_follow_updates_and_a_reopened_lite_store_searches(tmp_path:
 
 
 def test_duplicates_are_found(store: MilvusStore) -> None:
-    from newsbot.index.dedup import minhash
+    from newsbot.index.ingest.dedup import minhash
 
     _build(store)
     writer = store.open_writer()

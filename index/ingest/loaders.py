@@ -194,7 +194,7 @@ def load_file(path: Path, notes: list[LoadError] | None = None) -> list[Document
         return [parse_text(path.read_text(encoding="utf-8"), origin=str(path), stem=path.stem,
                            default_id=file_id(path), notes=notes)]
     if suffix in HTML:
-        from newsbot.index.html import document_from_html
+        from newsbot.index.ingest.html import document_from_html
 
         try:
             doc = document_from_html(path.read_bytes(), origin=str(path), fallback_title=path.stem)

@@ -17,6 +17,9 @@ What "safe" means here (all enforced per request, on every redirect hop):
   resolution is the one step it cannot interrupt: `getaddrinfo` has no timeout of its own.)
 
 Units: `timeout` in seconds, `max_bytes` in bytes (of the decoded body).
+
+One module on purpose (about 480 lines): the address checks, the connection pinned to the checked
+address, the deadline and the body cap all guard the same request, and are only safe used together.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """RSS 2.0 / Atom / RDF feeds: parse bytes with feedparser, poll a feed URL, turn entries into Documents.
 
 feedparser only ever sees bytes we fetched ourselves (wrapped in a BytesIO, because given a plain
-string or bytes it would fetch URLs and open local file paths). Polling goes through `index.fetch`, so
+string or bytes it would fetch URLs and open local file paths). Polling goes through `index.ingest.fetch`, so
 the same address, size, redirect and time limits apply. Dates are timezone-aware UTC.
 """
 
@@ -21,8 +21,8 @@ from xml.sax import SAXParseException
 import feedparser
 
 from newsbot.index.documents import Document, id_from_url, parse_date, slugify
-from newsbot.index.fetch import ACCEPT_FEED, FetchPolicy, fetch
-from newsbot.index.html import document_from_html, fragment_text
+from newsbot.index.ingest.fetch import ACCEPT_FEED, FetchPolicy, fetch
+from newsbot.index.ingest.html import document_from_html, fragment_text
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def poll_feed(
 ) -> FeedPoll:
     """Fetch and parse the feed at `url`; with the validators of the last poll, a 304 costs one request.
 
-    Raises `index.fetch.FetchError` for fetch failures and `FeedError` for unusable content.
+    Raises `index.ingest.fetch.FetchError` for fetch failures and `FeedError` for unusable content.
     """
     result = fetch(url, policy, etag=etag, last_modified=last_modified, accept=ACCEPT_FEED)
     if result.not_modified:
