@@ -39,7 +39,7 @@ set), the answer fields above describe those answers, and the line also holds
   llm_answer_rate              share of questions the model itself answered (no fallback to extractive)
   llm_model                    the model name sent to the endpoint
 
---store milvus runs everything on the Milvus backend (index/milvus_store.py) instead of the embedded
+--store milvus runs everything on the Milvus backend (index/store/milvus/) instead of the embedded
 FAISS + SQLite store: by default Milvus Lite in a file of its own index folder
 (benchmarks/out/index-multihop-milvus/milvus.db, articles in SQLite next to it). NEWSBOT_MILVUS_URI and
 NEWSBOT_DATABASE_URL are ignored here so that a benchmark never rebuilds a live deployment's collection;
@@ -98,7 +98,7 @@ def build_settings(settings) -> dict:  # noqa: ANN001
         "chunk_overlap": settings.chunk_overlap,
     }
     if (settings.store or "faiss").strip().lower() != "faiss":  # (faiss stamps stay as they were)
-        from newsbot.index.sql import redact_url
+        from newsbot.index.store.sql import redact_url
 
         out["store"] = settings.store
         out["milvus_uri"] = redact_url(settings.milvus_uri) if settings.milvus_uri else "milvus.db"

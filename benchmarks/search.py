@@ -26,7 +26,7 @@ Prints ONE JSON line on stdout:
                            that `reader.dense_search` returns, first Q questions, no filter;
                            filtered_vector_recall_at_10: the same for question parts with outlet/date filters
   rss_mb                   resident memory of the measuring process (model, index, caches) after the runs
-  vector_bytes_per_chunk   FAISS memory per passage (codes, ids, id map, centroids; index.vector_index);
+  vector_bytes_per_chunk   FAISS memory per passage (codes, ids, id map, centroids; index/store/embedded/vector_index.py);
                            vector_file_bytes_per_chunk: size of the FAISS file / passages
   index_type               the snapshot's FAISS index, chosen by size (setting vector_index_exact_max)
   article_recall_at_10     retrieval quality at this size: per question (first Q dev questions with evidence),
@@ -156,7 +156,8 @@ def build_base(engine, root: Path, n_chunks: int) -> float:  # noqa: ANN001 - En
     from update import replica, vocabulary
 
     from newsbot.index.ingest.dedup import minhash
-    from newsbot.index.store import Layout, Manifest, now_iso
+    from newsbot.index.store.base import Manifest, now_iso
+    from newsbot.index.store.embedded.layout import Layout
 
     started = time.perf_counter()
     chunked, real = corpus(engine)
@@ -286,9 +287,9 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overri
             quality_queries: int = 300) -> dict[str, object]:
     from newsbot.bot.config import load_settings
     from newsbot.bot.engine import Engine
-    from newsbot.index import vector_index
     from newsbot.index.hits import Filters
     from newsbot.index.search import plan_query
+    from newsbot.index.store.embedded import vector_index
     from newsbot.index.text import keyword_terms
 
     records = [json.loads(line) for line in QUERIES.open(encoding="utf-8")]

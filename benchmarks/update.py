@@ -54,7 +54,9 @@ from newsbot.index.documents import Document  # noqa: E402
 from newsbot.index.hits import passage_header  # noqa: E402
 from newsbot.index.ingest.dedup import minhash  # noqa: E402
 from newsbot.index.ingest.loaders import load_paths  # noqa: E402
-from newsbot.index.store import GenerationWriter, Layout, Manifest, current_manifest, now_iso, write_lock  # noqa: E402
+from newsbot.index.store.base import Manifest, now_iso  # noqa: E402
+from newsbot.index.store.embedded.layout import Layout, current_manifest, write_lock  # noqa: E402
+from newsbot.index.store.embedded.writer import GenerationWriter  # noqa: E402
 
 MULTIHOP = REPO.parent / "shared" / "data" / "multihop_rag" / "docs.jsonl"
 SAMPLE_VECTORS = 128

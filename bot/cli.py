@@ -50,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sqlite3
 
     from newsbot.index.embedding.base import ModelNotFound
-    from newsbot.index.sql import DatabaseUnreadable
-    from newsbot.index.store import REBUILD_HINT, IndexProblem
+    from newsbot.index.store.base import REBUILD_HINT, IndexProblem
+    from newsbot.index.store.sql import DatabaseUnreadable
 
     try:
         settings = load_settings({"index_dir": args.index_dir})

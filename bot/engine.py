@@ -23,8 +23,6 @@ from newsbot.bot.config import Settings
 from newsbot.bot.conversation import heuristic_rewrite, trim_history
 from newsbot.bot.extractive import ExtractiveOptions, extractive_answer
 from newsbot.bot.state import Feed, State
-from newsbot.index.articles import ArticleStore, claim_file_ids
-from newsbot.index.backend import StoreBackend, StoreReader, open_backend
 from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from newsbot.index.documents import Document, parse_date
 from newsbot.index.embedding.base import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, model_key
@@ -33,7 +31,10 @@ from newsbot.index.hits import Filters, Hit
 from newsbot.index.ingest.fetch import FetchPolicy
 from newsbot.index.ingest.loaders import LoadResult, load_paths
 from newsbot.index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
-from newsbot.index.store import IndexMissing, Layout
+from newsbot.index.store.articles import ArticleStore, claim_file_ids
+from newsbot.index.store.backends import open_backend
+from newsbot.index.store.base import IndexMissing, StoreBackend, StoreReader
+from newsbot.index.store.embedded.layout import Layout
 from newsbot.index.text import keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
@@ -105,7 +106,7 @@ class Engine:
 
     @property
     def articles(self) -> ArticleStore:
-        """Copies of the added and fetched articles, in the state database (`index.articles`)."""
+        """Copies of the added and fetched articles, in the state database (`index.store.articles`)."""
         if self._articles is None:
             state = self.state
             with self._embedder_lock:
@@ -154,11 +155,8 @@ class Engine:
             self._checked_at = now
             live = self.backend.current_generation()
             if reader is not None and live == reader.name:
-                if reader.stored_version() == reader.faiss_version:
-                    return reader
-                refresh = getattr(reader, "refresh", None)
-                if refresh is not None:  # Milvus rows are live: only the manifest needs re-reading
-                    refresh()
+                # Milvus rows are live: only the manifest needs re-reading; the embedded store reopens
+                if reader.stored_version() == reader.version or reader.refresh():
                     return reader
             for attempt in range(3):
                 try:
@@ -176,9 +174,7 @@ class Engine:
         """Load the embedding model and open the index now, so the first question is fast."""
         self.query_embedder.encode(["warm up"])
         if self.has_index():
-            columns = getattr(self.reader(), "filter_columns", None)
-            if columns is not None:  # outlets and dates of every passage, for filtered searches
-                columns()
+            self.reader().filter_columns()  # outlets and dates of every passage, for filtered searches
 
     def llm_configured(self) -> bool:
         return _llm_enabled(self.settings)

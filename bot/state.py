@@ -2,7 +2,7 @@
 
 Stored in SQLite (`<index_dir>/state.sqlite`) by default. The SQL is deliberately plain so that the
 same statements run on PostgreSQL (`database_url = postgresql://...`), where several bot replicas share
-it; `index.sql.Database` translates placeholders and serializes write transactions on both engines.
+it; `index.store.sql.Database` translates placeholders and serializes write transactions on both engines.
 `try_lease` lets replicas agree on who does a job (such as polling a feed) for a while.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsbot.bot.answers import Turn
-from newsbot.index.sql import Database, is_postgres_url
+from newsbot.index.store.sql import Database, is_postgres_url
 
 if TYPE_CHECKING:
     from newsbot.bot.config import Settings
@@ -217,7 +217,7 @@ class State:
 
     @property
     def db(self) -> Database:
-        """The database itself, for tables kept by other modules (`index.articles`)."""
+        """The database itself, for tables kept by other modules (`index.store.articles`)."""
         return self._db
 
     @contextmanager

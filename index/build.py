@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from newsbot.index.articles import ArticleStore
-from newsbot.index.backend import StoreBackend, StoreWriter, as_backend
 from newsbot.index.chunking import Chunk, chunk_document
 from newsbot.index.documents import Document, canonical_url
 from newsbot.index.embedding.base import Embedder
@@ -25,13 +23,10 @@ from newsbot.index.faults import checkpoint
 from newsbot.index.ingest.dedup import NEAR_DUPLICATE, DedupIndex, minhash
 from newsbot.index.ingest.loaders import LoadError
 from newsbot.index.rebuild import describe, kept_summary, plan_rebuild
-from newsbot.index.store import (
-    COMPACT_RATIO,
-    IndexMismatch,
-    IndexProblem,
-    Manifest,
-    now_iso,
-)
+from newsbot.index.store.articles import ArticleStore
+from newsbot.index.store.backends import as_backend
+from newsbot.index.store.base import IndexMismatch, IndexProblem, Manifest, StoreBackend, StoreWriter, now_iso
+from newsbot.index.store.embedded.writer import COMPACT_RATIO
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances ("chunking", "embedding", "writing")."""

@@ -4,7 +4,7 @@
        │                   │
        └─ whole question   └─ one retrieval per part, filtered to the part's outlet / dates
              │                    │
-    each retrieval: dense (FAISS) + bm25 (FTS5's, head column weighted; index.keyword_scores) ─> weighted RRF
+    each retrieval: dense (FAISS) + bm25 (FTS5's, head column weighted; store/embedded/keyword_scores.py) ─> weighted RRF
              └──────────── merged by weighted RRF ─> best 30 re-scored by their best sentence
                                ─> per-article cap, every part keeps its best passages ─> Hits
 
@@ -42,7 +42,7 @@ from newsbot.index.query import (
     names,
     unknown_outlets,
 )
-from newsbot.index.store import GenerationReader
+from newsbot.index.store.embedded.reader import GenerationReader
 from newsbot.index.text import KEYWORD_WORD, keyword_terms, keyword_word, sentence_spans, stem
 
 

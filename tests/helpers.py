@@ -244,7 +244,7 @@ def small_index(article_writer, tmp_path: Path, n: int = 3) -> Engine:  # noqa: 
 
 def damage(root: Path) -> Path:
     """Truncate the live generation's index.sqlite, as a full disk or a bad copy would."""
-    from newsbot.index.store import Layout
+    from newsbot.index.store.embedded.layout import Layout
 
     layout = Layout(root)
     db = layout.generation_dir(layout.current_generation()) / "index.sqlite"

@@ -11,7 +11,7 @@ import pytest
 
 from newsbot.bot.engine import Engine
 from newsbot.bot.state import State
-from newsbot.index.store import Layout, current_manifest
+from newsbot.index.store.embedded.layout import Layout, current_manifest
 from tests.helpers import (
     CORPUS,
     HARBOR,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsbot.bot.engine import Engine
-from newsbot.index.store import IndexCorrupt, IndexMismatch, IndexMissing, Layout
+from newsbot.index.store.base import IndexCorrupt, IndexMismatch, IndexMissing
+from newsbot.index.store.embedded.layout import Layout
 from tests.helpers import REPO, make_settings
 
 BODY = """

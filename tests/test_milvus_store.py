@@ -1,4 +1,4 @@
-"""The Milvus store (`index.milvus_store`) against real Milvus Lite, in-process and as a gRPC server.
+"""The Milvus store (`index.store.milvus`) against real Milvus Lite, in-process and as a gRPC server.
 
 Store-level operations on small hand-made vectors (add, dense/keyword search, filters, remove with no
 ghost hits, replace, duplicates, atomic commit/abort, generations), then the bundled corpus indexed in
@@ -29,8 +29,10 @@ pytest.importorskip("snowballstemmer", reason="snowballstemmer is not installed 
 from newsbot.index.chunking import chunk_document  # noqa: E402
 from newsbot.index.documents import Document  # noqa: E402
 from newsbot.index.hits import Filters  # noqa: E402
-from newsbot.index.milvus_store import MilvusStore, analyze, chunk_id_for, filter_expr  # noqa: E402
-from newsbot.index.store import IndexMissing, Manifest, open_current
+from newsbot.index.store.base import IndexMissing, Manifest
+from newsbot.index.store.embedded.reader import open_current
+from newsbot.index.store.milvus.collection import analyze, chunk_id_for, filter_expr  # noqa: E402
+from newsbot.index.store.milvus.store import MilvusStore
 from newsbot.index.text import keyword_terms  # noqa: E402
 
 pytestmark = pytest.mark.milvus
@@ -281,7 +283,7 @@ def test_generations_switch_and_old_ones_are_dropped(store: MilvusStore) -> None
     assert not store.db.query("SELECT 1 FROM store_documents WHERE generation = ?", (first.generation,))
     # A passage keeps its id in every generation and every process.
     assert store.reader().dense_search(_vec(0)[None, :], 1)[0][0][0] == chunk_id_for("leica", _chunks(DOCS[0])[0])
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from newsbot.index.milvus_store import chunk_id_for;"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from newsbot.index.store.milvus.collection import chunk_id_for;"
             "from newsbot.index.chunking import Chunk; c = Chunk('d', 3, 0, 4, 'text', 'head\\ntext', 3);"
             "print(chunk_id_for('d', c))")
     from newsbot.index.chunking import Chunk
@@ -317,7 +319,7 @@ def test_article_rows_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
 def corpus_pair(corpus_index: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """The bundled corpus in both stores: the embedded one (built by conftest) and Milvus Lite, with the
     same passages and the same vectors."""
-    faiss_reader = open_current(__import__("newsbot.index.store", fromlist=["Layout"]).Layout(corpus_index))
+    faiss_reader = open_current(__import__("newsbot.index.store.embedded.layout", fromlist=["Layout"]).Layout(corpus_index))
     root = tmp_path_factory.mktemp("milvus-corpus")
     store = MilvusStore(str(root / "milvus.db"), database=root / "store.sqlite", prefix="corpus")
     m = faiss_reader.manifest
@@ -389,8 +391,8 @@ READER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from newsbot.index.milvus_store import MilvusStore
-from newsbot.index.store import keyword_terms
+from newsbot.index.store.milvus.store import MilvusStore
+from newsbot.index.text import keyword_terms
 store = MilvusStore(sys.argv[2], database=sys.argv[3], prefix="shared")
 reader = store.reader()
 print("versions", reader.manifest.version, flush=True)
@@ -437,9 +439,11 @@ def test_two_processes_share_one_milvus(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index: Path, tmp_path: Path,
                                                  postgres_url: str) -> None:
-    """Readers and writers of both stores satisfy `index.backend`'s protocols; `open_backend` picks one;
+    """Readers and writers of both stores satisfy `index.store.base`'s protocols; `open_backend` picks one;
     the build lock tells a second builder to wait, on SQLite and PostgreSQL."""
-    from newsbot.index.backend import EmbeddedBackend, StoreReader, StoreWriter, open_backend
+    from newsbot.index.store.backends import open_backend
+    from newsbot.index.store.base import StoreReader, StoreWriter
+    from newsbot.index.store.embedded.backend import EmbeddedBackend
     from tests.helpers import make_settings
 
     _build(store)
@@ -460,8 +464,8 @@ def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index
         for backend in (store, pg_store):
             waited: list[bool] = []
             with backend.write_lock():
-                code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from newsbot.index.milvus_store import MilvusStore;"
-                        "from newsbot.index.sql import Database; s = MilvusStore.__new__(MilvusStore);"
+                code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from newsbot.index.store.milvus.store import MilvusStore;"
+                        "from newsbot.index.store.sql import Database; s = MilvusStore.__new__(MilvusStore);"
                         "s.prefix, s.lock_dir, s.db = sys.argv[3], None, Database(sys.argv[2]);"
                         "ctx = s.write_lock(lambda: print('waiting', flush=True) or os._exit(0));"
                         "ctx.__enter__(); print('got it')")

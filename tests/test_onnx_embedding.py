@@ -30,7 +30,7 @@ from newsbot.index.embedding.onnx import (
     length_batches,
     local_model_dir,
 )
-from newsbot.index.store import IndexMismatch
+from newsbot.index.store.base import IndexMismatch
 from tests.helpers import REPO, make_settings
 
 MODEL = "all-MiniLM-L6-v2"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from newsbot.bot.state import State
-from newsbot.index.sql import Database, to_postgres
+from newsbot.index.store.sql import Database, to_postgres
 from tests.helpers import REPO, make_settings
 
 
@@ -272,8 +272,8 @@ def test_lease_says_who_and_since_when_and_a_dead_holder_is_replaced_at_once(tar
 
 
 def test_article_store_and_lost_feed_entries(target: str) -> None:
-    from newsbot.index.articles import ArticleStore
     from newsbot.index.documents import Document
+    from newsbot.index.store.articles import ArticleStore
 
     state = State(target)
     store = ArticleStore(state.db)

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from newsbot.bot.engine import Engine
-from newsbot.index import vector_index
-from newsbot.index.backend import EmbeddedBackend
 from newsbot.index.chunking import Chunk
 from newsbot.index.documents import Document
 from newsbot.index.hits import Filters
-from newsbot.index.store import Layout, Manifest, now_iso
+from newsbot.index.store.base import Manifest, now_iso
+from newsbot.index.store.embedded import vector_index
+from newsbot.index.store.embedded.backend import EmbeddedBackend
+from newsbot.index.store.embedded.layout import Layout
 from tests.helpers import make_settings
 
 DIM = 32

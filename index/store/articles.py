@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsbot.index.documents import Document, id_from_url, parse_date
-from newsbot.index.sql import Database
+from newsbot.index.store.base import StoreBackend, now_iso
+from newsbot.index.store.sql import Database
 
 if TYPE_CHECKING:
-    from newsbot.index.backend import StoreBackend
     from newsbot.index.ingest.loaders import LoadError
 
 SCHEMA = [
@@ -100,8 +100,6 @@ class ArticleStore:
 
     def record(self, docs: Iterable[Document]) -> int:
         """Keep (or replace) a copy of each article; returns how many."""
-        from newsbot.index.store import now_iso
-
         rows = []
         for doc in docs:
             kind = WEB if is_web(doc.origin) else FILE
