@@ -288,7 +288,7 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overri
     from newsbot.bot.config import load_settings
     from newsbot.bot.engine import Engine
     from newsbot.index.hits import Filters
-    from newsbot.index.search import plan_query
+    from newsbot.index.retrieval.search import plan_query
     from newsbot.index.store.embedded import vector_index
     from newsbot.index.text import keyword_terms
 
@@ -321,7 +321,8 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overri
     index_only = timed(engine.search, timed_questions)
     qvecs = cached.encode(timed_questions)
     dense = timed(lambda i: reader.dense_search(qvecs[i][None, :], 60), range(len(timed_questions)))
-    from newsbot.index.search import SearchOptions, _keyword_query_terms
+    from newsbot.index.retrieval.options import SearchOptions
+    from newsbot.index.retrieval.search import _keyword_query_terms
 
     kw_opts = engine.search_options() if hasattr(engine, "search_options") else SearchOptions()
     terms = [_keyword_query_terms(reader, keyword_terms(q), kw_opts) for q in timed_questions]

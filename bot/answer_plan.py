@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from newsbot.index.query import EVENT_GRACE, MONTHS, DateMention, QueryPlan, SubQuery, find_dates
+from newsbot.index.retrieval.query import EVENT_GRACE, MONTHS, DateMention, QueryPlan, SubQuery, find_dates
 
 KINDS = (
     "why", "how", "when", "how_much", "who", "which", "list", "yes_no", "comparison", "what_happened", "what",

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 
 from newsbot.bot.answers import CITATION_MARK, Turn
-from newsbot.index.query import names
+from newsbot.index.retrieval.query import names
 from newsbot.index.text import keyword_terms
 from newsbot.index.tokens import count_tokens
 

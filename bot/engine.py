@@ -30,7 +30,10 @@ from newsbot.index.embedding.factory import get_embedder
 from newsbot.index.hits import Filters, Hit
 from newsbot.index.ingest.fetch import FetchPolicy
 from newsbot.index.ingest.loaders import LoadResult, load_paths
-from newsbot.index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
+from newsbot.index.retrieval.grounding import Grounding, check_grounding
+from newsbot.index.retrieval.options import SearchOptions
+from newsbot.index.retrieval.search import plan_query, search
+from newsbot.index.retrieval.vocabulary import term_weights
 from newsbot.index.store.articles import ArticleStore, claim_file_ids
 from newsbot.index.store.backends import open_backend
 from newsbot.index.store.base import IndexMissing, StoreBackend, StoreReader

@@ -35,7 +35,7 @@ from newsbot.bot.answers import NOT_FOUND_TEXT, Answer, Citation
 from newsbot.index.documents import format_date
 from newsbot.index.embedding.base import Embedder
 from newsbot.index.hits import Hit
-from newsbot.index.search import Grounding
+from newsbot.index.retrieval.grounding import Grounding
 from newsbot.index.text import keyword_terms, sentence_spans, stem
 
 TermWeights = Callable[[Sequence[str]], dict[str, float]]

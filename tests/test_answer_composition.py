@@ -102,7 +102,7 @@ def test_question_kinds() -> None:
 
 
 def test_plan_scopes_the_period_and_strips_dates_from_the_focus() -> None:
-    from newsbot.index.query import QueryPlan, find_dates
+    from newsbot.index.retrieval.query import QueryPlan, find_dates
 
     question = "What did Brightline announce in March 2025?"
     plan = plan_answer(question, QueryPlan(question, dates=tuple(find_dates(question))))

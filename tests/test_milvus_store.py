@@ -355,7 +355,7 @@ QUESTIONS = [
 def test_corpus_searches_agree_with_the_embedded_store(corpus_pair, engine) -> None:  # noqa: ANN001
     """Dense retrieval is exact in both (same order); bm25 rankings largely agree; and the shared hybrid
     search over either store puts the same article first."""
-    from newsbot.index.search import search
+    from newsbot.index.retrieval.search import search
 
     faiss_reader, milvus_reader = corpus_pair
     assert milvus_reader.manifest.chunks == faiss_reader.manifest.chunks

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from newsbot.bot.engine import Engine
-from newsbot.index.search import SearchOptions, check_grounding, plan_query, search
+from newsbot.index.retrieval.grounding import check_grounding
+from newsbot.index.retrieval.options import SearchOptions
+from newsbot.index.retrieval.search import plan_query, search
 
 
 def test_a_named_outlet_restricts_its_part(engine: Engine) -> None:

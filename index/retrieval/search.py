@@ -1,6 +1,6 @@
 """Hybrid retrieval with query analysis: each part of a question retrieved on its own, then merged.
 
-    question ─analyze─> parts (text + outlet + dates)          (index/query.py)
+    question ─analyze─> parts (text + outlet + dates)          (retrieval/query.py)
        │                   │
        └─ whole question   └─ one retrieval per part, filtered to the part's outlet / dates
              │                    │
@@ -13,19 +13,17 @@ once ("Does the TechCrunch article ... while The Verge ..."). A single retrieval
 returns passages about its most talked-about part; retrieving each part separately, restricted to the
 outlet that part names, finds evidence for all of them.
 
-The store is reached only through `GenerationReader`'s small interface (dense_search, keyword_search,
-hits, vectors, sources, latest, has_passage_with_all, and optionally passage_frequency for the re-scoring's
-idf), which is what another backend has to provide. Nothing here loops in
-Python over the whole index: FAISS and SQLite do the scanning.
+The store is reached only through `StoreReader` (`index.store.base`: dense_search, keyword_search, hits,
+vectors, sources, latest, has_passage_with_all, passage_frequency for the re-scoring's idf), which is
+what every backend provides. Nothing here loops in Python over the whole index: the store does the
+scanning. Options: `index.retrieval.options`; the index's outlets and idf: `vocabulary.py`; whether a
+question names what the index lacks: `grounding.py`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -33,41 +31,16 @@ import numpy as np
 
 from newsbot.index.embedding.base import Embedder
 from newsbot.index.hits import Filters, Hit
-from newsbot.index.query import (
+from newsbot.index.retrieval.options import SearchOptions
+from newsbot.index.retrieval.query import (
     EVENT_GRACE,
-    OutletLexicon,
     QueryPlan,
     SubQuery,
     analyze,
-    names,
-    unknown_outlets,
 )
-from newsbot.index.store.embedded.reader import GenerationReader
+from newsbot.index.retrieval.vocabulary import lexicon_for, term_weights
+from newsbot.index.store.base import StoreReader
 from newsbot.index.text import KEYWORD_WORD, keyword_terms, keyword_word, sentence_spans, stem
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Defaults = bot.config's defaults (tuned on the MultiHop-RAG dev split; see README "Quality")."""
-
-    top_k: int = 10
-    candidates: int = 60  # per retriever, before fusion
-    dense_weight: float = 1.0
-    keyword_weight: float = 4.0  # bm25 beats MiniLM on news: names, numbers, outlets
-    rrf_k: int = 10
-    per_article_cap: int = 3
-    head_weight: float = 1.0  # bm25 weight of the title/outlet/date column relative to the body
-    self_query: bool = True  # outlets/dates named in the question become per-part filtered retrievals
-    part_weight: float = 1.0  # weight of each part's ranking relative to the whole question's in the merge
-    part_quota: int = 2  # each part's best passages that are always kept in the result
-    date_filter: bool = True  # a part's dates restrict its retrieval (else only its outlet does)
-    max_parts: int = 6
-    max_query_terms: int = 0  # bm25 query words per retrieval, rarest first (0 = all) ...
-    max_query_postings: int = 0  # ... and only while their passages add up to at most this (0 = no limit) ...
-    max_query_terms_from: int = 0  # ... in an index of at least this many passages (0 = any size)
-    rerank_depth: int = 30  # fused candidates re-scored by their best sentence (0 = no re-scoring)
-    rerank_lexical: float = 0.15  # weight of the best sentence's share of the query's (idf-weighted) words
-    rerank_dense: float = 0.05  # weight of the best cosine between a part's vector and the passage's
 
 
 def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60) -> dict[int, float]:
@@ -97,28 +70,7 @@ def cap_per_article(hits: Sequence[Hit], cap: int, limit: int) -> list[Hit]:
 
 # ---------------------------------------------------------------------------------------------- analysis
 
-_lexicons: weakref.WeakKeyDictionary[GenerationReader, tuple[int, OutletLexicon, int | None]] = (
-    weakref.WeakKeyDictionary()
-)
-_lexicon_lock = threading.Lock()
-
-
-def lexicon_for(reader: GenerationReader) -> tuple[OutletLexicon, int | None]:
-    """The outlet lexicon of a generation and the year of its newest article (cached per version)."""
-    version = reader.manifest.version
-    with _lexicon_lock:
-        cached = _lexicons.get(reader)
-        if cached is not None and cached[0] == version:
-            return cached[1], cached[2]
-    newest = reader.latest(1)
-    year = newest[0].published_at.year if newest and newest[0].published_at else None
-    lexicon = OutletLexicon(reader.sources())
-    with _lexicon_lock:
-        _lexicons[reader] = (version, lexicon, year)
-    return lexicon, year
-
-
-def plan_query(reader: GenerationReader, query: str, opts: SearchOptions = SearchOptions()) -> QueryPlan:
+def plan_query(reader: StoreReader, query: str, opts: SearchOptions = SearchOptions()) -> QueryPlan:
     if not opts.self_query:
         return QueryPlan(query)
     lexicon, year = lexicon_for(reader)
@@ -147,44 +99,6 @@ def _narrow(base: Filters, part: SubQuery, use_dates: bool) -> Filters | None:
     return Filters(sources, since, until)
 
 
-@dataclass(frozen=True)
-class Grounding:
-    """What a question names that the index does not hold: outlets it lacks, names no passage contains.
-
-    A question about "a Bloomberg report on Heather Knight" cannot be answered from an index without
-    Bloomberg or Heather Knight, however similar its passages look: such a question is "not found".
-    """
-
-    unknown_outlets: tuple[str, ...] = ()
-    unknown_names: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not (self.unknown_outlets or self.unknown_names)
-
-    def reason(self) -> str:
-        parts = []
-        if self.unknown_outlets:
-            parts.append("no articles from " + ", ".join(self.unknown_outlets))
-        if self.unknown_names:
-            parts.append("nothing mentions " + ", ".join(self.unknown_names))
-        return "; ".join(parts)
-
-
-def check_grounding(reader: GenerationReader, question: str) -> Grounding:
-    """The outlets and names of `question` that the index has never seen (see `Grounding`)."""
-    lexicon, _ = lexicon_for(reader)
-    if not len(lexicon):
-        return Grounding()
-    outlets = tuple(unknown_outlets(question, lexicon))
-    skip = [(m.start, m.end) for m in lexicon.find(question)]
-    missing = tuple(
-        n for n in names(question, skip)
-        if n not in outlets and not reader.has_passage_with_all(re.findall(r"\w+", n.lower()))
-    )
-    return Grounding(outlets, missing)
-
-
 # ---------------------------------------------------------------------------------------------- search
 
 
@@ -198,7 +112,7 @@ class _Retrieval:
     ranking: list[int] | None = None
 
 
-def _keyword_rankings(reader: GenerationReader, retrievals: Sequence[_Retrieval],
+def _keyword_rankings(reader: StoreReader, retrievals: Sequence[_Retrieval],
                       opts: SearchOptions) -> list[list[tuple[int, float]]]:
     """Each retrieval's bm25 ranking: up to `opts.candidates` (chunk_id, bm25), best first."""
     return [
@@ -208,7 +122,7 @@ def _keyword_rankings(reader: GenerationReader, retrievals: Sequence[_Retrieval]
     ]
 
 
-def _keyword_query_terms(reader: GenerationReader, terms: list[str], opts: SearchOptions) -> list[str]:
+def _keyword_query_terms(reader: StoreReader, terms: list[str], opts: SearchOptions) -> list[str]:
     """The words of a bm25 query: all of them, or in a large index (`max_query_terms_from` passages) the
     `max_query_terms` rarest, taken rarest first while the passages holding them add up to at most
     `max_query_postings` (none when even the rarest word is in more passages: the dense side answers).
@@ -220,7 +134,7 @@ def _keyword_query_terms(reader: GenerationReader, terms: list[str], opts: Searc
     limit_terms = 0 < opts.max_query_terms < len(terms)
     if not terms or not (limit_terms or opts.max_query_postings > 0) or reader.manifest.chunks < opts.max_query_terms_from:
         return terms
-    idf = _idf(reader, terms)
+    idf = term_weights(reader, terms)
     n = max(1, reader.manifest.chunks)
     keep: set[str] = set()
     total = 0.0
@@ -235,7 +149,7 @@ def _keyword_query_terms(reader: GenerationReader, terms: list[str], opts: Searc
 
 
 def search(
-    reader: GenerationReader,
+    reader: StoreReader,
     embedder: Embedder,
     query: str,
     filters: Filters = Filters(),
@@ -316,34 +230,6 @@ def _dated_whole(plan: QueryPlan, opts: SearchOptions) -> tuple[SubQuery, ...]:
     return (SubQuery(plan.question, (), since, until),) if since or until else ()
 
 
-_idf_cache: weakref.WeakKeyDictionary[GenerationReader, dict[str, float]] = weakref.WeakKeyDictionary()
-
-
-def _idf(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
-    """bm25's idf of each term over the passages (cached per reader; one keyword-index count per new term)."""
-    with _lexicon_lock:
-        cache = _idf_cache.setdefault(reader, {})
-    n = max(1, reader.manifest.chunks)
-    frequency = getattr(reader, "passage_frequency", None)
-    if frequency is None:  # a backend without document frequencies: every word weighs the same
-        return dict.fromkeys(terms, 1.0)
-    out = {}
-    for t in terms:
-        value = cache.get(t)
-        if value is None:
-            df = frequency(t)
-            value = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            if len(cache) < 200_000:
-                cache[t] = value
-        out[t] = value
-    return out
-
-
-def term_weights(reader: GenerationReader, terms: Sequence[str]) -> dict[str, float]:
-    """bm25's idf of each word over the index's passages (1.0 each for a backend without counts)."""
-    return _idf(reader, terms)
-
-
 _stems: dict[str, str] = {}  # a raw word (lower case) -> its stemmed keyword term, "" for stopwords
 
 
@@ -371,7 +257,7 @@ def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
 
 
 def _rerank(
-    reader: GenerationReader, ranked: list[int], retrievals: Sequence[_Retrieval], opts: SearchOptions,
+    reader: StoreReader, ranked: list[int], retrievals: Sequence[_Retrieval], opts: SearchOptions,
     texts: dict[int, Hit],
 ) -> tuple[dict[int, float], list[int]]:
     """Re-score the best `rerank_depth` fused candidates by their best sentence.
@@ -388,7 +274,7 @@ def _rerank(
     if opts.rerank_lexical > 0:
         queries = []
         for r in retrievals:
-            terms = {stem(t): w for t, w in _idf(reader, keyword_terms(r.text)).items()}
+            terms = {stem(t): w for t, w in term_weights(reader, keyword_terms(r.text)).items()}
             total = sum(terms.values())
             if total > 0:
                 queries.append((terms, total))
@@ -447,7 +333,7 @@ def _with_quotas(ordered: list[Hit], retrievals: Sequence[_Retrieval], opts: Sea
     return result[: opts.top_k]
 
 
-def with_dense_scores(reader: GenerationReader, hits: Sequence[Hit], query_vector: np.ndarray) -> list[Hit]:
+def with_dense_scores(reader: StoreReader, hits: Sequence[Hit], query_vector: np.ndarray) -> list[Hit]:
     """Fill in the cosine of hits that only the keyword side found (answers need it for every hit).
 
     Every hit's `dense_score` is its cosine with the whole question (parts retrieve with their own text).

@@ -4,7 +4,7 @@ News questions name where and when something was reported: "Does the TechCrunch 
 October 2, 2023 ... while The Verge reports ...?". `analyze` turns such a question into a `QueryPlan`:
 
 * the outlets it names, matched against the outlets actually in the index (`OutletLexicon`, built from
-  `GenerationReader.sources()`; "The Independent" matches "The Independent - Life and Style" etc.);
+  `StoreReader.sources()`; "The Independent" matches "The Independent - Life and Style" etc.);
 * the dates and periods it names ("on October 2, 2023", "after November 5", "in November 2023"),
   each as an inclusive UTC range;
 * sub-queries: one per part of a multi-part question, each with the outlet (and date range) that part
