@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from newsbot.bot.answer_plan import plan_answer
 from newsbot.bot.answers import Answer, Turn
-from newsbot.bot.config import Settings
+from newsbot.bot.config import Settings, llm_enabled, search_options
 from newsbot.bot.conversation import heuristic_rewrite, trim_history
 from newsbot.bot.extractive import ExtractiveOptions, extractive_answer
 from newsbot.bot.state import Feed, State
@@ -180,7 +180,7 @@ class Engine:
             self.reader().filter_columns()  # outlets and dates of every passage, for filtered searches
 
     def llm_configured(self) -> bool:
-        return _llm_enabled(self.settings)
+        return llm_enabled(self.settings)
 
     def has_index(self) -> bool:
         return self.backend.current_generation() is not None
@@ -194,16 +194,8 @@ class Engine:
         return BuildOptions(self.model_key(), s.chunk_tokens, s.chunk_overlap, s.embedding_batch_size)
 
     def search_options(self, limit: int | None = None) -> SearchOptions:
-        s = self.settings
-        return SearchOptions(
-            top_k=limit or s.top_k, candidates=max(s.candidates, limit or 0), dense_weight=s.dense_weight,
-            keyword_weight=s.keyword_weight, rrf_k=s.rrf_k, per_article_cap=s.per_article_cap,
-            head_weight=s.head_weight, self_query=s.self_query, part_weight=s.part_weight,
-            part_quota=s.part_quota, date_filter=s.date_filter, rerank_depth=s.rerank_depth,
-            rerank_lexical=s.rerank_lexical, rerank_dense=s.rerank_dense,
-            max_query_terms=s.max_query_terms, max_query_postings=s.max_query_postings,
-            max_query_terms_from=s.max_query_terms_from,
-        )
+        """How this engine searches (`bot.config.search_options`)."""
+        return search_options(self.settings, limit)
 
     # ------------------------------------------------------------------ building
 
@@ -356,7 +348,7 @@ class Engine:
         """Answer `question` (a follow-up to `history`, if any) with citations, or say it was not found."""
         question = check_question(question, self.settings.max_question_chars)
         s = self.settings
-        llm_on = _llm_enabled(s) if use_llm is None else (use_llm and _llm_enabled(s))
+        llm_on = llm_enabled(s) if use_llm is None else (use_llm and llm_enabled(s))
         standalone = question
         if history:
             turns = trim_history(history, s.history_tokens)
@@ -425,10 +417,6 @@ def check_question(text: str, max_chars: int) -> str:
             f"That question is {len(text):,} characters long; please keep it under {max_chars:,}."
         )
     return text
-
-
-def _llm_enabled(settings: Settings) -> bool:
-    return bool(settings.llm_base_url and settings.llm_model)
 
 
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:

@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from newsbot.bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer, Citation, Turn
-from newsbot.bot.config import Settings
+from newsbot.bot.config import Settings, llm_enabled
 from newsbot.index.hits import Hit
 from newsbot.index.text import sentence_spans
 from newsbot.index.tokens import count_tokens, encode, get_encoding
@@ -52,11 +52,6 @@ class LLMError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
-
-
-def llm_enabled(settings: Settings) -> bool:
-    """True when an endpoint and a model name are configured."""
-    return bool(settings.llm_base_url.strip() and settings.llm_model.strip())
 
 
 # --------------------------------------------------------------------------------------------------

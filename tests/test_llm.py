@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from newsbot.bot.answers import NOT_FOUND_TEXT, Turn
-from newsbot.bot.config import Settings
+from newsbot.bot.config import Settings, llm_enabled
 from newsbot.bot.llm import (
     MODEL_NOT_FOUND,
     UNVERIFIED_MARK,
@@ -22,7 +22,6 @@ from newsbot.bot.llm import (
     check_answer,
     fit_passages,
     llm_answer,
-    llm_enabled,
     passages_tokens,
     rewrite_question,
 )
