@@ -283,7 +283,7 @@ def engine_without(settings, root: Path, remove: list[str], scratch: Path):  # n
 def ask(engine, q: dict, latencies: list[float] | None):  # noqa: ANN001
     """Ask `q` after its history questions; returns (answer, the history turns). Only the question itself
     is timed, and only when `latencies` is given."""
-    from newsbot.bot.answers import Turn
+    from newsbot.bot.answer.answers import Turn
 
     turns: list[Turn] = []
     for earlier in q["history"]:

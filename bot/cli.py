@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from newsbot.bot.answers import Answer, printable, safe_url
+from newsbot.bot.answer.answers import Answer, printable, safe_url
 from newsbot.bot.config import Settings, load_settings
 from newsbot.index.hits import Hit
 
@@ -471,7 +471,7 @@ class StreamPrinter:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    from newsbot.bot.answers import Turn
+    from newsbot.bot.answer.answers import Turn
     from newsbot.bot.engine import QuestionRejected
 
     engine = _engine(settings)

@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsbot.bot.answer_plan import plan_answer
-from newsbot.bot.answers import Answer, Turn
+from newsbot.bot.answer.answers import Answer, Turn
+from newsbot.bot.answer.conversation import heuristic_rewrite, trim_history
+from newsbot.bot.answer.extractive.options import ExtractiveOptions
+from newsbot.bot.answer.extractive.pipeline import extractive_answer
+from newsbot.bot.answer.plan import plan_answer
 from newsbot.bot.config import Settings, llm_enabled, search_options
-from newsbot.bot.conversation import heuristic_rewrite, trim_history
-from newsbot.bot.extractive import ExtractiveOptions, extractive_answer
 from newsbot.bot.state import Feed, State
 from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
 from newsbot.index.documents import Document, parse_date

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from newsbot.bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer, Citation, Turn
+from newsbot.bot.answer.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer, Citation, Turn
 from newsbot.bot.config import Settings, llm_enabled
 from newsbot.index.hits import Hit
 from newsbot.index.text import sentence_spans

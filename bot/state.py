@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsbot.bot.answers import Turn
+from newsbot.bot.answer.answers import Turn
 from newsbot.index.store.sql import Database, is_postgres_url
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from newsbot.bot.answer_plan import plan_answer, question_kind
-from newsbot.bot.answers import CITATION_MARK, Turn
+from newsbot.bot.answer.answers import CITATION_MARK, Turn
+from newsbot.bot.answer.conversation import heuristic_rewrite
+from newsbot.bot.answer.plan import plan_answer, question_kind
 from newsbot.bot.cli import render_answer
-from newsbot.bot.conversation import heuristic_rewrite
 from newsbot.bot.engine import Engine
 from newsbot.index.embedding.base import common_words
 from tests.helpers import make_settings, write_article

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from newsbot.bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
+from newsbot.bot.answer.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
 from newsbot.bot.engine import Engine, QuestionRejected
 from tests.helpers import REPO
 
@@ -98,7 +98,7 @@ def test_empty_and_huge_questions_are_refused(engine: Engine) -> None:
 
 
 def test_follow_up_uses_the_conversation(engine: Engine) -> None:
-    from newsbot.bot.answers import Turn
+    from newsbot.bot.answer.answers import Turn
 
     first = engine.ask("Why is Xiaomi dropping Leica?")
     follow = engine.ask("What about Huawei?", history=[Turn(first.question, first.text)])

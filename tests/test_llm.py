@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newsbot.bot.answers import NOT_FOUND_TEXT, Turn
+from newsbot.bot.answer.answers import NOT_FOUND_TEXT, Turn
 from newsbot.bot.config import Settings, llm_enabled
 from newsbot.bot.llm import (
     MODEL_NOT_FOUND,

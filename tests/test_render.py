@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from newsbot.bot.answers import Answer, Citation
+from newsbot.bot.answer.answers import Answer, Citation
 from newsbot.bot.discordbot.guards import RateLimiter
 from newsbot.bot.discordbot.render import (
     EMBED_DESCRIPTION_LIMIT,

@@ -20,7 +20,7 @@ import discord
 import yarl
 from discord.ext import commands
 
-from newsbot.bot.answers import Answer, Turn
+from newsbot.bot.answer.answers import Answer, Turn
 from newsbot.bot.config import Settings
 from newsbot.bot.discordbot.guards import RateLimiter
 from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies

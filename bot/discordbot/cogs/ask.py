@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from newsbot.bot.answers import Answer, Turn
+from newsbot.bot.answer.answers import Answer, Turn
 from newsbot.bot.discordbot.bot import HISTORY_TURNS, apology, error_id
 from newsbot.bot.discordbot.guards import allowed_here
 from newsbot.bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from newsbot.bot.answers import CITATION_MARK, Turn
+from newsbot.bot.answer.answers import CITATION_MARK, Turn
 from newsbot.index.retrieval.query import names
 from newsbot.index.text import keyword_terms
 from newsbot.index.tokens import count_tokens
