@@ -363,7 +363,7 @@ class Engine:
         grounding = check_grounding(reader, standalone) if s.grounding_check else Grounding()
         notes: tuple[str, ...] = ()
         if llm_on and grounding.ok:  # a question about what the index lacks is "not found", model or not
-            from newsbot.bot.llm import llm_answer
+            from newsbot.bot.answer.llm.answer import llm_answer
 
             answer, reason = llm_answer(standalone, hits, s, on_text=on_text)
             if answer is not None:
@@ -422,7 +422,7 @@ def check_question(text: str, max_chars: int) -> str:
 
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:
     try:
-        from newsbot.bot.llm import rewrite_question
+        from newsbot.bot.answer.llm.rewrite import rewrite_question
 
         return rewrite_question(question, history, settings)
     except Exception:  # the model is optional: never let it break a follow-up

@@ -11,20 +11,12 @@ from datetime import UTC, datetime
 import pytest
 
 from newsbot.bot.answer.answers import NOT_FOUND_TEXT, Turn
+from newsbot.bot.answer.llm.answer import llm_answer
+from newsbot.bot.answer.llm.check import UNVERIFIED_MARK, check_answer
+from newsbot.bot.answer.llm.client import LLMError, chat, chat_stream
+from newsbot.bot.answer.llm.prompt import MODEL_NOT_FOUND, build_messages, fit_passages, passages_tokens
+from newsbot.bot.answer.llm.rewrite import rewrite_question
 from newsbot.bot.config import Settings, llm_enabled
-from newsbot.bot.llm import (
-    MODEL_NOT_FOUND,
-    UNVERIFIED_MARK,
-    LLMError,
-    build_messages,
-    chat,
-    chat_stream,
-    check_answer,
-    fit_passages,
-    llm_answer,
-    passages_tokens,
-    rewrite_question,
-)
 from newsbot.index.hits import Hit
 from newsbot.index.text import sentence_spans
 from newsbot.index.tokens import count_tokens
