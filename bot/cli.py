@@ -319,7 +319,7 @@ def _print_problems(report: Any) -> None:
 
 
 def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
-    from newsbot.bot.ingest import FeedProblem
+    from newsbot.bot.feed_updates import FeedProblem
 
     try:
         check = _engine(settings).add_feed(args.url)

@@ -41,8 +41,8 @@ from newsbot.index.store.base import IndexMissing, StoreBackend, StoreReader
 from newsbot.index.store.embedded.layout import Layout
 from newsbot.index.text import keyword_terms
 
-if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
-    from newsbot.bot.ingest import FeedCheck, UpdateReport
+if TYPE_CHECKING:  # bot.ingest and bot.feed_updates pull in trafilatura and feedparser (≈ 0.4 s): imported when fetching
+    from newsbot.bot.feed_updates import FeedCheck, UpdateReport
 
 log = logging.getLogger("newsbot.engine")
 
@@ -304,7 +304,7 @@ class Engine:
         """Register an RSS/Atom feed after polling it once; raises FeedProblem when it is not usable.
 
         Its entries are indexed by the next `update_feeds`."""
-        from newsbot.bot.ingest import FeedCheck, check_feed
+        from newsbot.bot.feed_updates import FeedCheck, check_feed
 
         url = url.strip()
         feed = check_feed(url, self.fetch_policy())
@@ -321,9 +321,9 @@ class Engine:
     def update_feeds(
         self, progress: Progress | None = None, on_wait: Callable[[], None] | None = None, wait: bool = True,
     ) -> UpdateReport:
-        """Poll every feed once and index new and changed entries (see `bot.ingest`); thread-safe, and
+        """Poll every feed once and index new and changed entries (see `bot.feed_updates`); thread-safe, and
         serialized with other feed updates of this index, in this process or another."""
-        from newsbot.bot.ingest import update_feeds
+        from newsbot.bot.feed_updates import update_feeds
 
         def index_update(docs: Sequence[Document], prog: Progress | None) -> BuildReport:
             return self.add_documents(docs, progress=prog, on_wait=on_wait)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from newsbot.bot.engine import Engine
-    from newsbot.bot.ingest import UpdateReport
+    from newsbot.bot.feed_updates import UpdateReport
 
 log = logging.getLogger("newsbot.freshness")
 

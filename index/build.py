@@ -32,7 +32,7 @@ Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances ("chunking", "embedding", "writing")."""
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
@@ -208,7 +208,7 @@ def build_index(
     embedder: Embedder,
     opts: BuildOptions,
     *,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
     keep_fetched: bool = False,
@@ -298,7 +298,7 @@ def update_index(
     opts: BuildOptions,
     *,
     remove_ids: Sequence[str] = (),
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
     compact_ratio: float = COMPACT_RATIO,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from newsbot.bot.engine import Engine
+from newsbot.bot.feed_updates import FeedProblem, UpdateReport
 from newsbot.bot.freshness import poll_feeds_forever
-from newsbot.bot.ingest import FeedProblem, UpdateReport
 from newsbot.bot.state import State
 from newsbot.index.documents import id_from_url
 from tests.helpers import REPO, RSS_TYPE, SHORT_STORY, TIDEWELL, make_settings, page, rss, syndicate
