@@ -37,14 +37,20 @@ from newsbot.index.retrieval.search import plan_query, search
 from newsbot.index.retrieval.vocabulary import term_weights
 from newsbot.index.store.articles import ArticleStore, claim_file_ids
 from newsbot.index.store.backends import open_backend
-from newsbot.index.store.base import IndexMissing, StoreBackend, StoreReader
+from newsbot.index.store.base import REBUILD_HINT as REBUILD_HINT  # re-exported for front ends' messages
+from newsbot.index.store.base import IndexMissing, IndexProblem, StoreBackend, StoreReader
 from newsbot.index.store.embedded.layout import Layout
+from newsbot.index.store.sql import DatabaseUnreadable
 from newsbot.index.text import keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest and bot.feed_updates pull in trafilatura and feedparser (≈ 0.4 s): imported when fetching
     from newsbot.bot.feed_updates import FeedCheck, UpdateReport
 
 log = logging.getLogger("newsbot.engine")
+
+# What a front end reports in one line, the message saying what to do (the index, the embedding model, a
+# database that is not one): named here so that front ends need not reach into the layers below.
+REPORTED_ERRORS = (IndexProblem, ModelNotFound, DatabaseUnreadable)
 
 
 class QuestionRejected(ValueError):

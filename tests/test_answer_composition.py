@@ -12,7 +12,7 @@ import pytest
 from newsbot.bot.answer.answers import CITATION_MARK, Turn
 from newsbot.bot.answer.conversation import heuristic_rewrite
 from newsbot.bot.answer.plan import plan_answer, question_kind
-from newsbot.bot.cli import render_answer
+from newsbot.bot.cli.render import render_answer
 from newsbot.bot.engine import Engine
 from newsbot.index.embedding.base import common_words
 from tests.helpers import make_settings, write_article

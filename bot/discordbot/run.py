@@ -7,6 +7,7 @@ import logging
 import sys
 
 from newsbot.bot.config import Settings
+from newsbot.bot.console import build_first_index
 
 log = logging.getLogger("newsbot.discord")
 
@@ -27,12 +28,7 @@ def serve(settings: Settings) -> int:
     from newsbot.bot.engine import Engine
 
     engine = Engine(settings)
-    if not engine.has_index():
-        from newsbot.bot.cli import progress_bar
-
-        print("No index yet: building one from the corpus first ...", file=sys.stderr)
-        report = engine.build(progress=progress_bar())
-        print(f"Built {report.summary()}.", file=sys.stderr)
+    build_first_index(engine)
     try:
         asyncio.run(run_bot(engine, settings))
     except KeyboardInterrupt:
