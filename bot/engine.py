@@ -8,12 +8,11 @@ process rebuilds or updates the index and switches to the new version on its own
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +22,10 @@ from newsbot.bot.answer.extractive.options import ExtractiveOptions
 from newsbot.bot.answer.extractive.pipeline import extractive_answer
 from newsbot.bot.answer.plan import plan_answer
 from newsbot.bot.config import Settings, llm_enabled, search_options
-from newsbot.bot.state import Feed, State
+from newsbot.bot.questions import check_question
+from newsbot.bot.state import Feed, FeedbackCounts, State
 from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
-from newsbot.index.documents import Document, parse_date
+from newsbot.index.documents import Document
 from newsbot.index.embedding.base import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, model_key
 from newsbot.index.embedding.factory import get_embedder
 from newsbot.index.hits import Filters, Hit
@@ -53,10 +53,6 @@ log = logging.getLogger("newsbot.engine")
 REPORTED_ERRORS = (IndexProblem, ModelNotFound, DatabaseUnreadable)
 
 
-class QuestionRejected(ValueError):
-    """The question cannot be asked as it is (empty, too long); the message is safe to show users."""
-
-
 @dataclass(frozen=True)
 class IndexStats:
     documents: int
@@ -67,17 +63,6 @@ class IndexStats:
     updated_at: str
     newest_article: str
     index_dir: str
-
-
-def parse_day(text: str | None, *, end: bool = False) -> datetime | None:
-    """`2025-03-14` → that day's first second (or last second with end=True), UTC; full ISO kept as is."""
-    if not text:
-        return None
-    dt = parse_date(text)
-    assert dt is not None
-    if end and len(text.strip()) <= 10:
-        dt = dt + timedelta(days=1) - timedelta(microseconds=1)
-    return dt
 
 
 class Engine:
@@ -324,6 +309,33 @@ class Engine:
     def feeds(self) -> list[Feed]:
         return self.state.feeds()
 
+    # ------------------------------------------------------------------ conversations and feedback
+
+    def history(self, conversation_id: str, limit: int = 6) -> list[Turn]:
+        """The newest `limit` exchanges of a conversation (a Discord thread, a DM), oldest first."""
+        return self.state.turns(conversation_id, limit)
+
+    def record_answer(
+        self, answer: Answer, *, answer_id: str, conversation_id: str, guild_id: str = "", channel_id: str = "",
+        user_id: str = "",
+    ) -> None:
+        """Keep an answer given (so that feedback on it can be counted) and the exchange (so that a
+        follow-up in the same conversation is read with it)."""
+        self.state.record_answer(
+            answer_id, question=answer.question, text=answer.text,
+            citations=[c.doc_id for c in answer.citations], found=answer.found,
+            guild_id=guild_id, channel_id=channel_id, user_id=user_id,
+        )
+        self.state.add_turn(conversation_id, answer.question, answer.text)
+
+    def record_feedback(self, answer_id: str, user_id: str, vote: int) -> None:
+        """A user's vote on an answer: +1 or -1 (a second vote replaces the first)."""
+        self.state.record_feedback(answer_id, user_id, vote)
+
+    def feedback(self) -> FeedbackCounts:
+        """Votes on every answer so far."""
+        return self.state.feedback()
+
     def update_feeds(
         self, progress: Progress | None = None, on_wait: Callable[[], None] | None = None, wait: bool = True,
     ) -> UpdateReport:
@@ -403,27 +415,6 @@ class Engine:
             newest_article=newest[0].published_at.date().isoformat() if newest and newest[0].published_at else "",
             index_dir=self.backend.describe(),
         )
-
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def check_question(text: str, max_chars: int) -> str:
-    """The question ready to search, or QuestionRejected with a message safe to show.
-
-    Bytes that were not UTF-8 (argv and stdin decode them to lone surrogates, and an API caller can pass
-    one) become U+FFFD, so the rest of the question is still asked; nothing left to ask is refused."""
-    text, repaired = _SURROGATES.subn("\ufffd", text or "")
-    text = text.strip()
-    if repaired and not text.replace("\ufffd", "").strip():
-        raise QuestionRejected("Please ask a question: the text was not readable (not UTF-8).")
-    if not text:
-        raise QuestionRejected("Please ask a question: the text was empty.")
-    if len(text) > max_chars:
-        raise QuestionRejected(
-            f"That question is {len(text):,} characters long; please keep it under {max_chars:,}."
-        )
-    return text
 
 
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:

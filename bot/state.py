@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsbot.bot.answer.answers import Turn
+from newsbot.index.store.base import now_iso
 from newsbot.index.store.sql import Database, is_postgres_url
 
 if TYPE_CHECKING:
@@ -89,10 +90,6 @@ LEASE_SCHEMA = [
         acquired_at REAL
     )""",
 ]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def default_holder() -> str:

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from newsbot.bot.config import Settings
-from newsbot.bot.engine import Engine, QuestionRejected
+from newsbot.bot.engine import Engine
+from newsbot.bot.questions import QuestionRejected
 from tests.helpers import REPO, make_settings, write_article
 from tests.http_fixtures import LocalServer
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsbot.bot.answer.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
-from newsbot.bot.engine import Engine, QuestionRejected
+from newsbot.bot.engine import Engine
+from newsbot.bot.questions import QuestionRejected
 from tests.helpers import REPO
 
 QUESTIONS = [

@@ -26,7 +26,7 @@ def _engine(settings: Settings):  # noqa: ANN202 - imported lazily: torch import
 
 
 def _dates(args: argparse.Namespace) -> dict[str, Any]:
-    from newsbot.bot.engine import parse_day
+    from newsbot.bot.questions import parse_day
 
     try:
         return {"since": parse_day(args.since), "until": parse_day(args.until, end=True)}
@@ -143,7 +143,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from newsbot.bot.engine import QuestionRejected
+    from newsbot.bot.questions import QuestionRejected
     from newsbot.index.hits import Filters
 
     engine = _engine(settings)
@@ -167,7 +167,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from newsbot.bot.engine import QuestionRejected
+    from newsbot.bot.questions import QuestionRejected
 
     engine = _engine(settings)
     engine.ensure_index(progress=progress_bar())
@@ -207,7 +207,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from newsbot.bot.answer.answers import Turn
-    from newsbot.bot.engine import QuestionRejected
+    from newsbot.bot.questions import QuestionRejected
 
     engine = _engine(settings)
     build_first_index(engine)

@@ -44,7 +44,7 @@ class FeedbackButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: NewsBot = interaction.client  # type: ignore[assignment]
         vote = 1 if self.vote == "up" else -1
-        await bot.run_engine(bot.engine.state.record_feedback, self.answer_id, str(interaction.user.id), vote)
+        await bot.run_engine(bot.engine.record_feedback, self.answer_id, str(interaction.user.id), vote)
         thanks = "Thanks — glad it helped." if vote > 0 else "Thanks — noted. We use this to improve answers."
         await interaction.response.send_message(thanks, ephemeral=True, allowed_mentions=NO_MENTIONS)
 

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from newsbot.bot.discordbot.cogs.lookup import report_command_error
+from newsbot.bot.discordbot.common import report_command_error
 from newsbot.bot.discordbot.guards import REFUSAL, is_admin
 from newsbot.bot.discordbot.render import COLOR, NO_MENTIONS
 
