@@ -26,14 +26,14 @@ _LEANING = re.compile(
     r"|\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|same)\b",
     re.I,
 )
+_PRONOUN = re.compile(r"\b(?P<p>it|its|they|them|their|theirs|he|him|his|she|her|this|that)\b", re.I)
+_POSSESSIVE = {"its", "their", "theirs", "his", "her"}
 # "what about Huawei?", "and Huawei?", "how about for Samsung", "what about Huawei then"
 _ABOUT = re.compile(
     r"^\W*(?:(?:and|but|ok|okay|so)\W+)?(?:what|how)\s+about\s+(?:for\s+|with\s+)?(?P<x>.+?)\W*(?:then|instead|now)?\W*$"
     r"|^\W*(?:and|or)\s+(?:for\s+|with\s+)?(?P<y>[\w.&'’-]+(?:\s+[\w.&'’-]+){0,2})\W*$",
     re.I,
 )
-_PRONOUN = re.compile(r"\b(?P<p>it|its|they|them|their|theirs|he|him|his|she|her|this|that)\b", re.I)
-_POSSESSIVE = {"its", "their", "theirs", "his", "her"}
 
 
 def trim_history(history: Sequence[Turn], max_tokens: int) -> list[Turn]:
