@@ -4,6 +4,9 @@ Both embed only passages the vector cache has not seen, and both are all-or-noth
 visible when CURRENT is switched, an update when its SQLite transaction commits. Both index a story once:
 exact copies (same canonical URL or text) and near-duplicates (MinHash, `index.ingest.dedup`) are merged into
 the first stored article, whose `also_reported_by` lists the other outlets.
+
+One module on purpose (about 460 lines): builds and updates share the report, the deduplication and
+the chunking and embedding steps, and each reads best beside the other.
 """
 
 from __future__ import annotations
