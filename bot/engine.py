@@ -2,7 +2,8 @@
 
 `Engine` methods are synchronous and thread-safe; they do CPU work (embedding, FAISS) and disk I/O,
 so async callers (the Discord bot) run them in a worker thread. The engine notices when another
-process rebuilds or updates the index and switches to the new version on its own.
+process rebuilds or updates the index and switches to the new version on its own. Conversation history
+and answer feedback go through it too, so no front end touches the state database or a store directly.
 """
 
 from __future__ import annotations
