@@ -134,7 +134,7 @@ def plain_text(answer_text: str) -> str:
 
 def lead(text: str, n: int = LEAD_SENTENCES) -> str:
     """The first `n` sentences of `text` (a line without sentence punctuation counts as one)."""
-    from index.chunking import sentence_spans
+    from newsbot.index.text import sentence_spans
 
     spans = sentence_spans(text)
     return " ".join(text[s:e] for s, e, _ in spans[:n])
@@ -265,7 +265,7 @@ def engine_without(settings, root: Path, remove: list[str], scratch: Path):  # n
     """An Engine on a private copy of the index at `root` from which the articles `remove` were removed."""
     from dataclasses import replace
 
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
 
     copy = scratch / f"removed-{len(list(scratch.iterdir()))}"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.lock"))
@@ -283,7 +283,7 @@ def engine_without(settings, root: Path, remove: list[str], scratch: Path):  # n
 def ask(engine, q: dict, latencies: list[float] | None):  # noqa: ANN001
     """Ask `q` after its history questions; returns (answer, the history turns). Only the question itself
     is timed, and only when `latencies` is given."""
-    from bot.answers import Turn
+    from newsbot.bot.answer.answers import Turn
 
     turns: list[Turn] = []
     for earlier in q["history"]:
@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write per-question results here (jsonl)")
     args = ap.parse_args(argv)
 
-    from bot.config import load_settings
-    from bot.engine import Engine
+    from newsbot.bot.config import load_settings
+    from newsbot.bot.engine import Engine
 
     overrides = multihop.parse_overrides(args.set)
     if (overrides.get("store") or "faiss").strip().lower() != "faiss":

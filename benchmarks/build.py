@@ -96,7 +96,7 @@ def model_tokens(model_name: str, texts: Sequence[str]) -> int:
     """Word pieces the model sees for `texts`, [CLS]/[SEP] included, after truncation."""
     from tokenizers import Tokenizer
 
-    from index.onnx_embedding import local_model_dir, read_model_config
+    from newsbot.index.embedding.onnx import local_model_dir, read_model_config
 
     folder = local_model_dir(model_name)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", help="embedding backend (default: the setting, i.e. onnx)")
     args = parser.parse_args(argv)
 
-    from bot.config import load_settings
-    from bot.engine import Engine
+    from newsbot.bot.config import load_settings
+    from newsbot.bot.engine import Engine
 
     if not args.docs.is_file():
         raise SystemExit(f"no corpus at {args.docs}")

@@ -51,7 +51,7 @@ def newsbot_cmd() -> list[str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     found = shutil.which("newsbot")
-    return [found] if found else [sys.executable, "-m", "bot.cli"]
+    return [found] if found else [sys.executable, "-m", "newsbot.bot.cli"]
 
 
 def run_timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("--index-dir", help="use this built index instead of building one in a temp folder")
     args = parser.parse_args(argv)
-    from bot.config import load_settings
+    from newsbot.bot.config import load_settings
 
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN")}
     if args.backend:

@@ -39,7 +39,7 @@ set), the answer fields above describe those answers, and the line also holds
   llm_answer_rate              share of questions the model itself answered (no fallback to extractive)
   llm_model                    the model name sent to the endpoint
 
---store milvus runs everything on the Milvus backend (index/milvus_store.py) instead of the embedded
+--store milvus runs everything on the Milvus backend (index/store/milvus/) instead of the embedded
 FAISS + SQLite store: by default Milvus Lite in a file of its own index folder
 (benchmarks/out/index-multihop-milvus/milvus.db, articles in SQLite next to it). NEWSBOT_MILVUS_URI and
 NEWSBOT_DATABASE_URL are ignored here so that a benchmark never rebuilds a live deployment's collection;
@@ -98,7 +98,7 @@ def build_settings(settings) -> dict:  # noqa: ANN001
         "chunk_overlap": settings.chunk_overlap,
     }
     if (settings.store or "faiss").strip().lower() != "faiss":  # (faiss stamps stay as they were)
-        from index.sql import redact_url
+        from newsbot.index.store.sql import redact_url
 
         out["store"] = settings.store
         out["milvus_uri"] = redact_url(settings.milvus_uri) if settings.milvus_uri else "milvus.db"
@@ -188,7 +188,7 @@ def percentile(values: list[float], q: float) -> float:
 def parse_overrides(items: list[str]) -> dict:
     from dataclasses import fields
 
-    from bot.config import Settings, _coerce
+    from newsbot.bot.config import Settings, _coerce
 
     kinds = {f.name: f.type for f in fields(Settings)}
     out = {}
@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.llm and args.no_answers:
         ap.error("--llm measures answers; it cannot be combined with --no-answers")
 
-    from bot.config import load_settings
-    from bot.engine import Engine
+    from newsbot.bot.config import load_settings
+    from newsbot.bot.engine import Engine
 
     overrides = parse_overrides(args.set)
     store = (args.store or overrides.get("store") or load_settings(overrides).store or "faiss").strip().lower()
@@ -322,7 +322,7 @@ def plain_answer(text: str) -> str:
 
 def answer_sentences(text: str) -> list[str]:
     """The sentences of a plain answer text (the splitter the index uses for passages)."""
-    from index.chunking import sentence_spans
+    from newsbot.index.text import sentence_spans
 
     return [text[s:e] for s, e, _ in sentence_spans(text)]
 

@@ -26,7 +26,7 @@ Prints ONE JSON line on stdout:
                            that `reader.dense_search` returns, first Q questions, no filter;
                            filtered_vector_recall_at_10: the same for question parts with outlet/date filters
   rss_mb                   resident memory of the measuring process (model, index, caches) after the runs
-  vector_bytes_per_chunk   FAISS memory per passage (codes, ids, id map, centroids; index.vector_index);
+  vector_bytes_per_chunk   FAISS memory per passage (codes, ids, id map, centroids; index/store/embedded/vector_index.py);
                            vector_file_bytes_per_chunk: size of the FAISS file / passages
   index_type               the snapshot's FAISS index, chosen by size (setting vector_index_exact_max)
   article_recall_at_10     retrieval quality at this size: per question (first Q dev questions with evidence),
@@ -102,9 +102,9 @@ def pct(seconds: Sequence[float], q: float) -> float:
 
 def corpus(engine):  # noqa: ANN001, ANN201 - Engine
     """The MultiHop articles chunked for real, and their passages' real vectors (n_passages, dim)."""
-    from index.chunking import chunk_document
-    from index.loaders import load_paths
-    from index.vector_cache import VectorCache, embed_with_cache
+    from newsbot.index.chunking import chunk_document
+    from newsbot.index.embedding.cache import VectorCache, embed_with_cache
+    from newsbot.index.ingest.loaders import load_paths
 
     docs = [d for d in load_paths([DOCS]).documents if d.body.strip()]
     opts = engine.options()
@@ -155,8 +155,9 @@ def build_base(engine, root: Path, n_chunks: int) -> float:  # noqa: ANN001 - En
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from update import replica, vocabulary
 
-    from index.dedup import minhash
-    from index.store import Layout, Manifest, now_iso
+    from newsbot.index.ingest.dedup import minhash
+    from newsbot.index.store.base import Manifest, now_iso
+    from newsbot.index.store.embedded.layout import Layout
 
     started = time.perf_counter()
     chunked, real = corpus(engine)
@@ -284,12 +285,12 @@ def article_recall(engine, questions: Sequence[dict]) -> dict[str, float]:  # no
 
 def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overrides: dict | None = None,
             quality_queries: int = 300) -> dict[str, object]:
-    from bot.config import load_settings
-    from bot.engine import Engine
-    from index import vector_index
-    from index.hits import Filters
-    from index.search import plan_query
-    from index.store import keyword_terms
+    from newsbot.bot.config import load_settings
+    from newsbot.bot.engine import Engine
+    from newsbot.index.hits import Filters
+    from newsbot.index.retrieval.search import plan_query
+    from newsbot.index.store.embedded import vector_index
+    from newsbot.index.text import keyword_terms
 
     records = [json.loads(line) for line in QUERIES.open(encoding="utf-8")]
     questions = [r["question"] for r in records]
@@ -320,7 +321,8 @@ def measure(root: Path, n_chunks: int, threads: int, recall_queries: int, overri
     index_only = timed(engine.search, timed_questions)
     qvecs = cached.encode(timed_questions)
     dense = timed(lambda i: reader.dense_search(qvecs[i][None, :], 60), range(len(timed_questions)))
-    from index.search import SearchOptions, _keyword_query_terms
+    from newsbot.index.retrieval.options import SearchOptions
+    from newsbot.index.retrieval.search import _keyword_query_terms
 
     kw_opts = engine.search_options() if hasattr(engine, "search_options") else SearchOptions()
     terms = [_keyword_query_terms(reader, keyword_terms(q), kw_opts) for q in timed_questions]
@@ -412,8 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(measure(root, args.chunks, args.threads, args.recall_queries, overrides,
                                      args.quality_queries)), flush=True)
             return 0
-        from bot.config import load_settings
-        from bot.engine import Engine
+        from newsbot.bot.config import load_settings
+        from newsbot.bot.engine import Engine
 
         load_before = os.getloadavg()[0]
         wanted = {"chunks": args.chunks, "recipe": RECIPE, "noise": NOISE, "seed": SEED}

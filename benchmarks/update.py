@@ -46,15 +46,17 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bot.config import load_settings  # noqa: E402
-from bot.engine import Engine  # noqa: E402
-from index.build import update_index  # noqa: E402
-from index.chunking import Chunk, chunk_document  # noqa: E402
-from index.dedup import minhash  # noqa: E402
-from index.documents import Document  # noqa: E402
-from index.hits import passage_header  # noqa: E402
-from index.loaders import load_paths  # noqa: E402
-from index.store import GenerationWriter, Layout, Manifest, current_manifest, now_iso, write_lock  # noqa: E402
+from newsbot.bot.config import load_settings  # noqa: E402
+from newsbot.bot.engine import Engine  # noqa: E402
+from newsbot.index.build import update_index  # noqa: E402
+from newsbot.index.chunking import Chunk, chunk_document  # noqa: E402
+from newsbot.index.documents import Document  # noqa: E402
+from newsbot.index.hits import passage_header  # noqa: E402
+from newsbot.index.ingest.dedup import minhash  # noqa: E402
+from newsbot.index.ingest.loaders import load_paths  # noqa: E402
+from newsbot.index.store.base import Manifest, now_iso  # noqa: E402
+from newsbot.index.store.embedded.layout import Layout, current_manifest, write_lock  # noqa: E402
+from newsbot.index.store.embedded.writer import GenerationWriter  # noqa: E402
 
 MULTIHOP = REPO.parent / "shared" / "data" / "multihop_rag" / "docs.jsonl"
 SAMPLE_VECTORS = 128

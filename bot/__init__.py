@@ -1,0 +1,2 @@
+"""newsbot.bot (the folder bot/): the engine over newsbot.index, the answers it composes, and the front
+ends that use it (the `newsbot` command, the Discord bot). docs/inside.md has one line per module."""

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from newsbot.index.retrieval.options import SearchOptions
+
 SECRET = {"secret": True}
+_SEARCH = SearchOptions()  # the search settings' defaults are SearchOptions' own: one set of numbers
 
 
 def _s(default: Any, help: str, **meta: Any) -> Any:
@@ -57,34 +60,59 @@ class Settings:
         "recently used words are dropped beyond this."
     )
     # --- search ---
-    top_k: int = _s(10, "Passages returned by a search.")
-    candidates: int = _s(60, "Passages each retriever (dense, keyword) contributes before fusion.")
-    dense_weight: float = _s(1.0, "Weight of the dense (embedding) ranking in reciprocal-rank fusion.")
-    keyword_weight: float = _s(4.0, "Weight of the keyword (bm25) ranking in reciprocal-rank fusion.")
-    rrf_k: int = _s(10, "Reciprocal-rank-fusion constant: larger flattens the rank curve.")
-    per_article_cap: int = _s(3, "At most this many passages of one article in a result list.")
-    head_weight: float = _s(1.0, "bm25 weight of a passage's title/outlet/date line relative to its text.")
+    top_k: int = _s(_SEARCH.top_k, "Passages returned by a search.")
+    candidates: int = _s(
+        _SEARCH.candidates, "Passages each retriever (dense, keyword) contributes before fusion."
+    )
+    dense_weight: float = _s(
+        _SEARCH.dense_weight, "Weight of the dense (embedding) ranking in reciprocal-rank fusion."
+    )
+    keyword_weight: float = _s(
+        _SEARCH.keyword_weight, "Weight of the keyword (bm25) ranking in reciprocal-rank fusion."
+    )
+    rrf_k: int = _s(_SEARCH.rrf_k, "Reciprocal-rank-fusion constant: larger flattens the rank curve.")
+    per_article_cap: int = _s(
+        _SEARCH.per_article_cap, "At most this many passages of one article in a result list."
+    )
+    head_weight: float = _s(
+        _SEARCH.head_weight, "bm25 weight of a passage's title/outlet/date line relative to its text."
+    )
     self_query: bool = _s(
-        True, "Outlets and dates a question names restrict the retrieval of the part of it that names them."
+        _SEARCH.self_query,
+        "Outlets and dates a question names restrict the retrieval of the part of it that names them.",
     )
-    part_weight: float = _s(1.0, "Weight of each question part's ranking against the whole question's in the merge.")
-    part_quota: int = _s(2, "Best passages of each question part that are always kept in the results.")
-    rerank_depth: int = _s(30, "Fused candidates re-scored by their best sentence; 0 = no re-scoring.")
+    part_weight: float = _s(
+        _SEARCH.part_weight, "Weight of each question part's ranking against the whole question's in the merge."
+    )
+    part_quota: int = _s(
+        _SEARCH.part_quota, "Best passages of each question part that are always kept in the results."
+    )
+    rerank_depth: int = _s(
+        _SEARCH.rerank_depth, "Fused candidates re-scored by their best sentence; 0 = no re-scoring."
+    )
     rerank_lexical: float = _s(
-        0.15, "Re-scoring weight of the share of the question's idf-weighted words found in one sentence."
+        _SEARCH.rerank_lexical,
+        "Re-scoring weight of the share of the question's idf-weighted words found in one sentence.",
     )
-    rerank_dense: float = _s(0.05, "Re-scoring weight of the best cosine between a question part and the passage.")
+    rerank_dense: float = _s(
+        _SEARCH.rerank_dense, "Re-scoring weight of the best cosine between a question part and the passage."
+    )
     max_query_terms: int = _s(
-        6, "In a large index (max_query_terms_from), a bm25 query keeps only the question's rarest words; 0 = all."
+        _SEARCH.max_query_terms,
+        "In a large index (max_query_terms_from), a bm25 query keeps only the question's rarest words; 0 = all.",
     )
     max_query_postings: int = _s(
-        1_000, "In a large index, a bm25 query's words (rarest first) may together occur in at most this many "
-        "passages: bounds the keyword search's cost at any index size."
+        _SEARCH.max_query_postings,
+        "In a large index, a bm25 query's words (rarest first) may together occur in at most this many "
+        "passages: bounds the keyword search's cost at any index size.",
     )
     max_query_terms_from: int = _s(
-        50_000, "Passages from which max_query_terms and max_query_postings apply (below: every word is searched)."
+        _SEARCH.max_query_terms_from,
+        "Passages from which max_query_terms and max_query_postings apply (below: every word is searched).",
     )
-    date_filter: bool = _s(True, "Dates a question part names restrict its retrieval (else only its outlet does).")
+    date_filter: bool = _s(
+        _SEARCH.date_filter, "Dates a question part names restrict its retrieval (else only its outlet does)."
+    )
     grounding_check: bool = _s(
         True, "Answer 'not found' when a question names an outlet the index lacks or a name no passage contains."
     )
@@ -166,6 +194,19 @@ class Settings:
                 value = "***"
             out[f.name] = value
         return out
+
+
+def search_options(settings: Settings, limit: int | None = None) -> SearchOptions:
+    """The search the settings ask for (every setting named like a `SearchOptions` field); `limit`
+    passages instead of `top_k`, each retriever then contributing at least that many candidates."""
+    shared = {f.name: getattr(settings, f.name) for f in fields(SearchOptions) if hasattr(settings, f.name)}
+    return SearchOptions(**{**shared, "top_k": limit or settings.top_k,
+                            "candidates": max(settings.candidates, limit or 0)})
+
+
+def llm_enabled(settings: Settings) -> bool:
+    """True when an endpoint and a model name are configured (whitespace alone is not a name)."""
+    return bool(settings.llm_base_url.strip() and settings.llm_model.strip())
 
 
 ENV_PREFIX = "NEWSBOT_"

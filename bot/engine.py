@@ -2,46 +2,56 @@
 
 `Engine` methods are synchronous and thread-safe; they do CPU work (embedding, FAISS) and disk I/O,
 so async callers (the Discord bot) run them in a worker thread. The engine notices when another
-process rebuilds or updates the index and switches to the new version on its own.
+process rebuilds or updates the index and switches to the new version on its own. Conversation history
+and answer feedback go through it too, so no front end touches the state database or a store directly.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.answer_plan import plan_answer
-from bot.answers import Answer, Turn
-from bot.config import Settings
-from bot.conversation import heuristic_rewrite, trim_history
-from bot.extractive import ExtractiveOptions, extractive_answer
-from bot.state import Feed, State
-from index.articles import ArticleStore, claim_file_ids
-from index.backend import StoreBackend, StoreReader, open_backend
-from index.build import BuildOptions, BuildReport, Progress, build_index, update_index
-from index.documents import Document, parse_date
-from index.embedding import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, get_embedder, model_key
-from index.fetch import FetchPolicy
-from index.hits import Filters, Hit
-from index.loaders import LoadResult, load_paths
-from index.search import Grounding, SearchOptions, check_grounding, plan_query, search, term_weights
-from index.store import IndexMissing, Layout, keyword_terms
+from newsbot.bot.answer.answers import Answer, Turn
+from newsbot.bot.answer.conversation import heuristic_rewrite, trim_history
+from newsbot.bot.answer.extractive.options import ExtractiveOptions
+from newsbot.bot.answer.extractive.pipeline import extractive_answer
+from newsbot.bot.answer.plan import plan_answer
+from newsbot.bot.config import Settings, llm_enabled, search_options
+from newsbot.bot.questions import check_question
+from newsbot.bot.state import Feed, FeedbackCounts, State
+from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
+from newsbot.index.documents import Document
+from newsbot.index.embedding.base import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, model_key
+from newsbot.index.embedding.factory import get_embedder
+from newsbot.index.hits import Filters, Hit
+from newsbot.index.ingest.fetch import FetchPolicy
+from newsbot.index.ingest.loaders import LoadResult, load_paths
+from newsbot.index.retrieval.grounding import Grounding, check_grounding
+from newsbot.index.retrieval.options import SearchOptions
+from newsbot.index.retrieval.search import plan_query, search
+from newsbot.index.retrieval.vocabulary import term_weights
+from newsbot.index.store.articles import ArticleStore, claim_file_ids
+from newsbot.index.store.backends import open_backend
+from newsbot.index.store.base import REBUILD_HINT as REBUILD_HINT  # re-exported for front ends' messages
+from newsbot.index.store.base import IndexMissing, IndexProblem, StoreBackend, StoreReader
+from newsbot.index.store.embedded.layout import Layout
+from newsbot.index.store.sql import DatabaseUnreadable
+from newsbot.index.text import keyword_terms
 
-if TYPE_CHECKING:  # bot.ingest pulls in trafilatura and feedparser (≈ 0.4 s): imported when fetching
-    from bot.ingest import FeedCheck, UpdateReport
+if TYPE_CHECKING:  # bot.ingest and bot.feed_updates pull in trafilatura and feedparser (≈ 0.4 s): imported when fetching
+    from newsbot.bot.feed_updates import FeedCheck, UpdateReport
 
 log = logging.getLogger("newsbot.engine")
 
-
-class QuestionRejected(ValueError):
-    """The question cannot be asked as it is (empty, too long); the message is safe to show users."""
+# What a front end reports in one line, the message saying what to do (the index, the embedding model, a
+# database that is not one): named here so that front ends need not reach into the layers below.
+REPORTED_ERRORS = (IndexProblem, ModelNotFound, DatabaseUnreadable)
 
 
 @dataclass(frozen=True)
@@ -54,17 +64,6 @@ class IndexStats:
     updated_at: str
     newest_article: str
     index_dir: str
-
-
-def parse_day(text: str | None, *, end: bool = False) -> datetime | None:
-    """`2025-03-14` → that day's first second (or last second with end=True), UTC; full ISO kept as is."""
-    if not text:
-        return None
-    dt = parse_date(text)
-    assert dt is not None
-    if end and len(text.strip()) <= 10:
-        dt = dt + timedelta(days=1) - timedelta(microseconds=1)
-    return dt
 
 
 class Engine:
@@ -103,7 +102,7 @@ class Engine:
 
     @property
     def articles(self) -> ArticleStore:
-        """Copies of the added and fetched articles, in the state database (`index.articles`)."""
+        """Copies of the added and fetched articles, in the state database (`index.store.articles`)."""
         if self._articles is None:
             state = self.state
             with self._embedder_lock:
@@ -152,11 +151,8 @@ class Engine:
             self._checked_at = now
             live = self.backend.current_generation()
             if reader is not None and live == reader.name:
-                if reader.stored_version() == reader.faiss_version:
-                    return reader
-                refresh = getattr(reader, "refresh", None)
-                if refresh is not None:  # Milvus rows are live: only the manifest needs re-reading
-                    refresh()
+                # Milvus rows are live: only the manifest needs re-reading; the embedded store reopens
+                if reader.stored_version() == reader.version or reader.refresh():
                     return reader
             for attempt in range(3):
                 try:
@@ -174,12 +170,10 @@ class Engine:
         """Load the embedding model and open the index now, so the first question is fast."""
         self.query_embedder.encode(["warm up"])
         if self.has_index():
-            columns = getattr(self.reader(), "filter_columns", None)
-            if columns is not None:  # outlets and dates of every passage, for filtered searches
-                columns()
+            self.reader().filter_columns()  # outlets and dates of every passage, for filtered searches
 
     def llm_configured(self) -> bool:
-        return _llm_enabled(self.settings)
+        return llm_enabled(self.settings)
 
     def has_index(self) -> bool:
         return self.backend.current_generation() is not None
@@ -193,16 +187,8 @@ class Engine:
         return BuildOptions(self.model_key(), s.chunk_tokens, s.chunk_overlap, s.embedding_batch_size)
 
     def search_options(self, limit: int | None = None) -> SearchOptions:
-        s = self.settings
-        return SearchOptions(
-            top_k=limit or s.top_k, candidates=max(s.candidates, limit or 0), dense_weight=s.dense_weight,
-            keyword_weight=s.keyword_weight, rrf_k=s.rrf_k, per_article_cap=s.per_article_cap,
-            head_weight=s.head_weight, self_query=s.self_query, part_weight=s.part_weight,
-            part_quota=s.part_quota, date_filter=s.date_filter, rerank_depth=s.rerank_depth,
-            rerank_lexical=s.rerank_lexical, rerank_dense=s.rerank_dense,
-            max_query_terms=s.max_query_terms, max_query_postings=s.max_query_postings,
-            max_query_terms_from=s.max_query_terms_from,
-        )
+        """How this engine searches (`bot.config.search_options`)."""
+        return search_options(self.settings, limit)
 
     # ------------------------------------------------------------------ building
 
@@ -273,7 +259,7 @@ class Engine:
 
     def fetch_policy(self) -> FetchPolicy:
         """Limits for fetching pages and feeds, from the fetch_* and allow_private_urls settings."""
-        from bot.ingest import fetch_policy
+        from newsbot.bot.ingest import fetch_policy
 
         return fetch_policy(self.settings)
 
@@ -286,7 +272,7 @@ class Engine:
         A source that cannot be read or fetched (or is bigger than max_article_bytes) is reported in
         `errors`; the others are indexed. The model is loaded only when there is something to index.
         """
-        from bot.ingest import fetch_pages, split_sources
+        from newsbot.bot.ingest import fetch_pages, split_sources
 
         paths, urls = split_sources(sources)
         loaded = self.load(paths, follow_links=follow_links)
@@ -310,7 +296,7 @@ class Engine:
         """Register an RSS/Atom feed after polling it once; raises FeedProblem when it is not usable.
 
         Its entries are indexed by the next `update_feeds`."""
-        from bot.ingest import FeedCheck, check_feed
+        from newsbot.bot.feed_updates import FeedCheck, check_feed
 
         url = url.strip()
         feed = check_feed(url, self.fetch_policy())
@@ -324,12 +310,39 @@ class Engine:
     def feeds(self) -> list[Feed]:
         return self.state.feeds()
 
+    # ------------------------------------------------------------------ conversations and feedback
+
+    def history(self, conversation_id: str, limit: int = 6) -> list[Turn]:
+        """The newest `limit` exchanges of a conversation (a Discord thread, a DM), oldest first."""
+        return self.state.turns(conversation_id, limit)
+
+    def record_answer(
+        self, answer: Answer, *, answer_id: str, conversation_id: str, guild_id: str = "", channel_id: str = "",
+        user_id: str = "",
+    ) -> None:
+        """Keep an answer given (so that feedback on it can be counted) and the exchange (so that a
+        follow-up in the same conversation is read with it)."""
+        self.state.record_answer(
+            answer_id, question=answer.question, text=answer.text,
+            citations=[c.doc_id for c in answer.citations], found=answer.found,
+            guild_id=guild_id, channel_id=channel_id, user_id=user_id,
+        )
+        self.state.add_turn(conversation_id, answer.question, answer.text)
+
+    def record_feedback(self, answer_id: str, user_id: str, vote: int) -> None:
+        """A user's vote on an answer: +1 or -1 (a second vote replaces the first)."""
+        self.state.record_feedback(answer_id, user_id, vote)
+
+    def feedback(self) -> FeedbackCounts:
+        """Votes on every answer so far."""
+        return self.state.feedback()
+
     def update_feeds(
         self, progress: Progress | None = None, on_wait: Callable[[], None] | None = None, wait: bool = True,
     ) -> UpdateReport:
-        """Poll every feed once and index new and changed entries (see `bot.ingest`); thread-safe, and
+        """Poll every feed once and index new and changed entries (see `bot.feed_updates`); thread-safe, and
         serialized with other feed updates of this index, in this process or another."""
-        from bot.ingest import update_feeds
+        from newsbot.bot.feed_updates import update_feeds
 
         def index_update(docs: Sequence[Document], prog: Progress | None) -> BuildReport:
             return self.add_documents(docs, progress=prog, on_wait=on_wait)
@@ -355,7 +368,7 @@ class Engine:
         """Answer `question` (a follow-up to `history`, if any) with citations, or say it was not found."""
         question = check_question(question, self.settings.max_question_chars)
         s = self.settings
-        llm_on = _llm_enabled(s) if use_llm is None else (use_llm and _llm_enabled(s))
+        llm_on = llm_enabled(s) if use_llm is None else (use_llm and llm_enabled(s))
         standalone = question
         if history:
             turns = trim_history(history, s.history_tokens)
@@ -369,7 +382,7 @@ class Engine:
         grounding = check_grounding(reader, standalone) if s.grounding_check else Grounding()
         notes: tuple[str, ...] = ()
         if llm_on and grounding.ok:  # a question about what the index lacks is "not found", model or not
-            from bot.llm import llm_answer
+            from newsbot.bot.answer.llm.answer import llm_answer
 
             answer, reason = llm_answer(standalone, hits, s, on_text=on_text)
             if answer is not None:
@@ -405,34 +418,9 @@ class Engine:
         )
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def check_question(text: str, max_chars: int) -> str:
-    """The question ready to search, or QuestionRejected with a message safe to show.
-
-    Bytes that were not UTF-8 (argv and stdin decode them to lone surrogates, and an API caller can pass
-    one) become U+FFFD, so the rest of the question is still asked; nothing left to ask is refused."""
-    text, repaired = _SURROGATES.subn("\ufffd", text or "")
-    text = text.strip()
-    if repaired and not text.replace("\ufffd", "").strip():
-        raise QuestionRejected("Please ask a question: the text was not readable (not UTF-8).")
-    if not text:
-        raise QuestionRejected("Please ask a question: the text was empty.")
-    if len(text) > max_chars:
-        raise QuestionRejected(
-            f"That question is {len(text):,} characters long; please keep it under {max_chars:,}."
-        )
-    return text
-
-
-def _llm_enabled(settings: Settings) -> bool:
-    return bool(settings.llm_base_url and settings.llm_model)
-
-
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:
     try:
-        from bot.llm import rewrite_question
+        from newsbot.bot.answer.llm.rewrite import rewrite_question
 
         return rewrite_question(question, history, settings)
     except Exception:  # the model is optional: never let it break a follow-up

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
-    from bot.ingest import UpdateReport
+    from newsbot.bot.engine import Engine
+    from newsbot.bot.feed_updates import UpdateReport
 
 log = logging.getLogger("newsbot.freshness")
 

@@ -2,7 +2,7 @@
 
 Stored in SQLite (`<index_dir>/state.sqlite`) by default. The SQL is deliberately plain so that the
 same statements run on PostgreSQL (`database_url = postgresql://...`), where several bot replicas share
-it; `index.sql.Database` translates placeholders and serializes write transactions on both engines.
+it; `index.store.sql.Database` translates placeholders and serializes write transactions on both engines.
 `try_lease` lets replicas agree on who does a job (such as polling a feed) for a while.
 """
 
@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.answers import Turn
-from index.sql import Database, is_postgres_url
+from newsbot.bot.answer.answers import Turn
+from newsbot.index.store.base import now_iso
+from newsbot.index.store.sql import Database, is_postgres_url
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from newsbot.bot.config import Settings
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS feeds (
@@ -89,10 +90,6 @@ LEASE_SCHEMA = [
         acquired_at REAL
     )""",
 ]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def default_holder() -> str:
@@ -217,7 +214,7 @@ class State:
 
     @property
     def db(self) -> Database:
-        """The database itself, for tables kept by other modules (`index.articles`)."""
+        """The database itself, for tables kept by other modules (`index.store.articles`)."""
         return self._db
 
     @contextmanager

@@ -2,8 +2,11 @@
 
 Both embed only passages the vector cache has not seen, and both are all-or-nothing: a build becomes
 visible when CURRENT is switched, an update when its SQLite transaction commits. Both index a story once:
-exact copies (same canonical URL or text) and near-duplicates (MinHash, `index.dedup`) are merged into
+exact copies (same canonical URL or text) and near-duplicates (MinHash, `index.ingest.dedup`) are merged into
 the first stored article, whose `also_reported_by` lists the other outlets.
+
+One module on purpose (about 460 lines): builds and updates share the report, the deduplication and
+the chunking and embedding steps, and each reads best beside the other.
 """
 
 from __future__ import annotations
@@ -15,29 +18,24 @@ from pathlib import Path
 
 import numpy as np
 
-from index.articles import ArticleStore
-from index.backend import StoreBackend, StoreWriter, as_backend
-from index.chunking import Chunk, chunk_document
-from index.dedup import NEAR_DUPLICATE, DedupIndex, minhash
-from index.documents import Document, canonical_url
-from index.embedding import Embedder
-from index.faults import checkpoint
-from index.loaders import LoadError
-from index.rebuild import describe, kept_summary, plan_rebuild
-from index.store import (
-    COMPACT_RATIO,
-    IndexMismatch,
-    IndexProblem,
-    Manifest,
-    now_iso,
-)
-from index.vector_cache import VectorCache, embed_with_cache
+from newsbot.index.chunking import Chunk, chunk_document
+from newsbot.index.documents import Document, canonical_url
+from newsbot.index.embedding.base import Embedder
+from newsbot.index.embedding.cache import VectorCache, embed_with_cache
+from newsbot.index.faults import checkpoint
+from newsbot.index.ingest.dedup import NEAR_DUPLICATE, DedupIndex, minhash
+from newsbot.index.ingest.loaders import LoadError
+from newsbot.index.rebuild import describe, kept_summary, plan_rebuild
+from newsbot.index.store.articles import ArticleStore
+from newsbot.index.store.backends import as_backend
+from newsbot.index.store.base import IndexMismatch, IndexProblem, Manifest, StoreBackend, StoreWriter, now_iso
+from newsbot.index.store.embedded.writer import COMPACT_RATIO
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances ("chunking", "embedding", "writing")."""
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
@@ -213,7 +211,7 @@ def build_index(
     embedder: Embedder,
     opts: BuildOptions,
     *,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
     keep_fetched: bool = False,
@@ -303,7 +301,7 @@ def update_index(
     opts: BuildOptions,
     *,
     remove_ids: Sequence[str] = (),
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     load_errors: Sequence[LoadError] = (),
     on_wait: Callable[[], None] | None = None,
     compact_ratio: float = COMPACT_RATIO,

@@ -7,12 +7,12 @@ and shown is `passage_header(...) + "\\n" + text`, and the header's tokens count
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
-from index.documents import Document
-from index.hits import passage_header
-from index.tokens import count_tokens, get_encoding
+from newsbot.index.documents import Document
+from newsbot.index.hits import passage_header
+from newsbot.index.text import sentence_spans
+from newsbot.index.tokens import count_tokens, get_encoding
 
 
 @dataclass(frozen=True)
@@ -42,49 +42,6 @@ class Unit:
     end: int
     tokens: int
     para_end: bool
-
-
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and a
-# character that can start a sentence; common abbreviations are not ends.
-_SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9$€£¥])""")
-_ABBREVIATIONS = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Inc|Ltd|Co|Corp|vs|etc|No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct"
-    r"|Nov|Dec|U\.S|U\.K|E\.U|a\.m|p\.m|e\.g|i\.e)\.|\b[A-Z]\.)$"
-)
-_PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
-_LINE = re.compile(r"\n")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int, bool]]:
-    """(start, end, paragraph_ends_here) for each sentence or line of `text`, whitespace trimmed."""
-    spans: list[tuple[int, int, bool]] = []
-    para_start = 0
-    paragraphs = [(m.start(), m.end()) for m in _PARAGRAPH.finditer(text)] + [(len(text), len(text))]
-    for para_end, next_start in paragraphs:
-        para_spans: list[tuple[int, int]] = []
-        line_start = para_start
-        line_ends = [m.start() for m in _LINE.finditer(text, para_start, para_end)] + [para_end]
-        for line_end in line_ends:
-            cut = line_start
-            for m in _SENTENCE_END.finditer(text, line_start, line_end):
-                if _ABBREVIATIONS.search(text, max(cut, m.start() - 6), m.end()):
-                    continue
-                para_spans.append((cut, m.end()))
-                cut = m.end()
-            para_spans.append((cut, line_end))
-            line_start = line_end + 1
-        trimmed = []
-        for s, e in para_spans:
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                trimmed.append((s, e))
-        for i, (s, e) in enumerate(trimmed):
-            spans.append((s, e, i == len(trimmed) - 1))
-        para_start = next_start
-    return spans
 
 
 def split_units(text: str, max_tokens: int) -> list[Unit]:

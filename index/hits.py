@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from index.documents import format_date
+from newsbot.index.documents import format_date
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What a full rebuild keeps besides the files it is given, and what it drops and why.
 
 A rebuild indexes the files of its paths. Every other article of the live index is, by where it came
-from (`index.articles` keeps that record):
+from (`index.store.articles` keeps that record):
 
 * an **added file** (`newsbot add PATH`): kept, re-read from its file when the file still exists (an
   article the file no longer holds is dropped, and said so), else from its stored text;
@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.articles import FILE, WEB, ArticleStore, KeptArticle, is_web, source_file
-from index.backend import StoreBackend
-from index.documents import Document
-from index.loaders import file_id, load_paths
+from newsbot.index.documents import Document
+from newsbot.index.ingest.loaders import file_id, load_paths
+from newsbot.index.store.articles import FILE, WEB, ArticleStore, KeptArticle, is_web, source_file
+from newsbot.index.store.base import StoreBackend
 
 # What `RebuildPlan.kept` and `.dropped` are keyed by; `describe` turns them into lines for people.
 REREAD, GONE, UNREADABLE, FETCHED, FETCHED_STORED = "reread", "gone", "unreadable", "fetched", "fetched-stored"

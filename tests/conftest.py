@@ -25,7 +25,7 @@ pytest_plugins = [
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled docs_corpus built once for the whole session. Treat as read-only."""
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
 
     root = tmp_path_factory.mktemp("corpus-index")
     report = Engine(make_settings(root)).build()
@@ -43,7 +43,7 @@ def corpus_copy(corpus_index: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(corpus_index: Path):
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
 
     return Engine(make_settings(corpus_index))
 

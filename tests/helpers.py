@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings, load_settings
-from index.fetch import FetchPolicy
+from newsbot.bot.config import Settings, load_settings
+from newsbot.index.ingest.fetch import FetchPolicy
 
 if TYPE_CHECKING:  # imported where used: the engine and discord.py take a second to import
-    from bot.discordbot.bot import NewsBot
-    from bot.engine import Engine
+    from newsbot.bot.discordbot.bot import NewsBot
+    from newsbot.bot.engine import Engine
     from tests.discord_standin import DiscordStandIn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -207,7 +207,7 @@ def spawn(args: list[str], pause: str = "", resume: Path | None = None,
         env["NEWSBOT_FAULT_PAUSE"] = pause
     if resume is not None:
         env["NEWSBOT_FAULT_RESUME"] = str(resume)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], cwd=REPO, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "newsbot.bot.cli", *args], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if pause:
         wait_for_line(proc, f"paused at {pause}")
@@ -231,7 +231,7 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 def small_index(article_writer, tmp_path: Path, n: int = 3) -> Engine:  # noqa: ANN001
     """An engine over `n` (up to 5) one-paragraph chip-maker articles, written with `article_writer`."""
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
 
     for i, name in enumerate(["Nvidia", "AMD", "Intel", "Qualcomm", "Arm"][:n]):
         article_writer(f"{name.lower()}.md", title=f"{name} posts record revenue", source="Chip Wire",
@@ -244,7 +244,7 @@ def small_index(article_writer, tmp_path: Path, n: int = 3) -> Engine:  # noqa: 
 
 def damage(root: Path) -> Path:
     """Truncate the live generation's index.sqlite, as a full disk or a bad copy would."""
-    from index.store import Layout
+    from newsbot.index.store.embedded.layout import Layout
 
     layout = Layout(root)
     db = layout.generation_dir(layout.current_generation()) / "index.sqlite"
@@ -259,8 +259,8 @@ MSG_CREATE = r"^/channels/\d+/messages$"
 def bot_factory(index_dir: Path, **overrides: Any) -> Callable[[DiscordStandIn], NewsBot]:
     """A `bot_factory` for `run_standin`: a `NewsBot` on the index in `index_dir`, as `newsbot serve`
     builds it, without per-user cooldowns or guild rate limits."""
-    from bot.discordbot.bot import NewsBot
-    from bot.engine import Engine
+    from newsbot.bot.discordbot.bot import NewsBot
+    from newsbot.bot.engine import Engine
 
     settings = make_settings(index_dir, discord_user_cooldown=0.0, discord_guild_rate=1000, **overrides)
 

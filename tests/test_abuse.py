@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.config import Settings
-from bot.engine import Engine, QuestionRejected
+from newsbot.bot.config import Settings
+from newsbot.bot.engine import Engine
+from newsbot.bot.questions import QuestionRejected
 from tests.helpers import REPO, make_settings, write_article
 from tests.http_fixtures import LocalServer
 
@@ -27,7 +28,7 @@ from tests.http_fixtures import LocalServer
 def _cli(*args: str | bytes, index_dir: Path, stdin: bytes | None = None, **env: str
          ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--index-dir", str(index_dir), *args], input=stdin, cwd=REPO,
+        [sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(index_dir), *args], input=stdin, cwd=REPO,
         capture_output=True, timeout=600, env={**os.environ, **env},
     )
     return subprocess.CompletedProcess(
@@ -88,7 +89,7 @@ def test_articles_over_max_article_bytes_are_refused_with_one_line(corpus_copy: 
 def test_embedding_streams_passages_in_bounded_batches(tmp_path: Path) -> None:
     """Point 6: memory while embedding does not grow with the article: the model sees (and tokenizes) the
     passages a bounded batch at a time, however many there are."""
-    from index.embedding import get_embedder
+    from newsbot.index.embedding.factory import get_embedder
 
     real = get_embedder("all-MiniLM-L6-v2", "onnx")
     seen: dict[str, list[int]] = {"token_ids": [], "encode": []}
@@ -104,8 +105,8 @@ def test_embedding_streams_passages_in_bounded_batches(tmp_path: Path) -> None:
             seen["encode"].append(len(texts))
             return real.encode(texts, batch_size=batch_size)
 
-    from index.build import BuildOptions, build_index
-    from index.documents import Document
+    from newsbot.index.build import BuildOptions, build_index
+    from newsbot.index.documents import Document
 
     body = "\n\n".join(f"Paragraph {i} says the Zorblatt modem shipped in quantity {i}." for i in range(700))
     doc = Document(id="long-one", title="Long one", body=body)
@@ -146,7 +147,7 @@ def _masked_links(text: str) -> list[tuple[str, str]]:
 def test_article_links_cannot_spoof_in_answers(tmp_path: Path) -> None:
     """Point 9: a masked link in article text and a `)` (or a non-web scheme) in an article's url cannot
     produce a link whose shown text differs from where it goes, on Discord or in the terminal."""
-    from bot.discordbot.render import answer_replies, document_embed, hit_block, latest_embed
+    from newsbot.bot.discordbot.render import answer_replies, document_embed, hit_block, latest_embed
 
     records = [
         {"id": "bank-phish", "title": "Acme Bank moves its login page", "source": "Wire", "url": BAD_URL,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_plan import plan_answer, question_kind
-from bot.answers import CITATION_MARK, Turn
-from bot.cli import render_answer
-from bot.conversation import heuristic_rewrite
-from bot.engine import Engine
-from index.embedding import common_words
+from newsbot.bot.answer.answers import CITATION_MARK, Turn
+from newsbot.bot.answer.conversation import heuristic_rewrite
+from newsbot.bot.answer.plan import plan_answer, question_kind
+from newsbot.bot.cli.render import render_answer
+from newsbot.bot.engine import Engine
+from newsbot.index.embedding.base import common_words
 from tests.helpers import make_settings, write_article
 
 ARTICLES = [
@@ -102,7 +102,7 @@ def test_question_kinds() -> None:
 
 
 def test_plan_scopes_the_period_and_strips_dates_from_the_focus() -> None:
-    from index.query import QueryPlan, find_dates
+    from newsbot.index.retrieval.query import QueryPlan, find_dates
 
     question = "What did Brightline announce in March 2025?"
     plan = plan_answer(question, QueryPlan(question, dates=tuple(find_dates(question))))

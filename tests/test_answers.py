@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
-from bot.engine import Engine, QuestionRejected
+from newsbot.bot.answer.answers import CITATION_MARK, NOT_FOUND_TEXT, Answer
+from newsbot.bot.engine import Engine
+from newsbot.bot.questions import QuestionRejected
 from tests.helpers import REPO
 
 QUESTIONS = [
@@ -98,7 +99,7 @@ def test_empty_and_huge_questions_are_refused(engine: Engine) -> None:
 
 
 def test_follow_up_uses_the_conversation(engine: Engine) -> None:
-    from bot.answers import Turn
+    from newsbot.bot.answer.answers import Turn
 
     first = engine.ask("Why is Xiaomi dropping Leica?")
     follow = engine.ask("What about Huawei?", history=[Turn(first.question, first.text)])
@@ -110,7 +111,7 @@ def test_follow_up_uses_the_conversation(engine: Engine) -> None:
 
 def _cli(*args: str, index_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--index-dir", str(index_dir), *args],
+        [sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(index_dir), *args],
         cwd=REPO, capture_output=True, text=True, env={**os.environ}, timeout=300,
     )
 
@@ -137,7 +138,7 @@ def test_cli_ask_search_stats(corpus_index: Path) -> None:
 def test_cli_output_into_a_closed_pipe_is_not_an_error(corpus_index: Path) -> None:
     """`newsbot search … --json | head -c 100`: the reader leaves early; no traceback, exit status 0."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "--index-dir", str(corpus_index), "search", "Leica", "--json",
+        [sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(corpus_index), "search", "Leica", "--json",
          "--limit", "100"],  # ≈ 90 KB: more than a pipe buffer holds
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
     )
@@ -151,7 +152,7 @@ def test_cli_output_into_a_closed_pipe_is_not_an_error(corpus_index: Path) -> No
 
 def test_cli_ask_builds_index_on_first_use(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ask", "Why is Xiaomi dropping Leica?"],
+        [sys.executable, "-m", "newsbot.bot.cli", "ask", "Why is Xiaomi dropping Leica?"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
         env={**os.environ, "NEWSBOT_CORPUS": str(REPO / "docs_corpus")},
     )

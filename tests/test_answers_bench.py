@@ -46,7 +46,7 @@ def bench():
 
 
 def test_question_set_is_big_varied_and_well_formed(bench) -> None:
-    from index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     docs = {d.id: d for d in load_paths([CORPUS]).documents}
     questions = bench.load_questions(QUESTIONS)  # stops on a malformed line, duplicate id or bad regex
@@ -75,7 +75,7 @@ def test_question_set_is_big_varied_and_well_formed(bench) -> None:
 
 def test_every_key_regex_matches_an_article_the_question_cites(bench) -> None:
     """Guards the set: a key fact must be in the articles named as its source (article bodies only)."""
-    from index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     bodies = {d.id: d.body for d in load_paths([CORPUS]).documents}
     problems = []
@@ -215,7 +215,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
-    from index.chunking import sentence_spans
+    from newsbot.index.text import sentence_spans
 
     _corpus(tmp_path / "corpus")
     (tmp_path / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS_SMALL),
@@ -249,7 +249,7 @@ def test_script_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     assert all(r["history"] == [] for r in rows if r["id"] != "t-follow")
     # the removed article is never cited, and it is still in the cached index (only a copy lost it)
     assert "zephyr-battery" not in by_id["t-removed"]["cited"]
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
     from tests.helpers import make_settings
 
     assert Engine(make_settings(tmp_path / "index")).document("zephyr-battery") is not None

@@ -14,7 +14,7 @@ from tests.openai_standin import OpenAIStandin
 
 def _run(args: list[str], index_dir: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--index-dir", str(index_dir), *args], input=stdin, cwd=REPO,
+        [sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(index_dir), *args], input=stdin, cwd=REPO,
         capture_output=True, text=True, timeout=300, env={**os.environ, **env},
     )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from index.chunking import chunk_document, sentence_spans
-from index.documents import Document
-from index.tokens import count_tokens
+from newsbot.index.chunking import chunk_document
+from newsbot.index.documents import Document
+from newsbot.index.text import sentence_spans
+from newsbot.index.tokens import count_tokens
 
 
 def _doc(body: str, title: str = "Chip makers race to 2nm") -> Document:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.engine import Engine
-from bot.state import State
-from index.documents import id_from_url
+from newsbot.bot.cli import main
+from newsbot.bot.engine import Engine
+from newsbot.bot.state import State
+from newsbot.index.documents import id_from_url
 from tests.helpers import (
     HARBOR,
     LANTERN,
@@ -218,7 +218,7 @@ def hostile_rss(srv: LocalServer) -> bytes:
 
 def _cli(index: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEWSBOT_ALLOW_PRIVATE_URLS": "true", "NEWSBOT_FETCH_TIMEOUT": "3"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", "--index-dir", str(index), *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(index), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

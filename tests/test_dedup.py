@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.dedup import (
+from newsbot.index.documents import Document
+from newsbot.index.ingest.dedup import (
     NEAR_DUPLICATE,
     NUM_PERM,
     DedupIndex,
@@ -15,7 +16,6 @@ from index.dedup import (
     minhash,
     shingle_hashes,
 )
-from index.documents import Document
 from tests.helpers import SAME_TOPIC, STORY, syndicate
 
 SYNDICATED = syndicate(STORY)

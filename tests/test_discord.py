@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from bot.discordbot.bot import NewsBot
-from bot.discordbot.render import EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
-from bot.engine import Engine
-from index.documents import Document, parse_date
+from newsbot.bot.discordbot.bot import NewsBot
+from newsbot.bot.discordbot.render import EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
+from newsbot.bot.engine import Engine
+from newsbot.index.documents import Document, parse_date
 from tests.discord_standin import DiscordStandIn
 from tests.helpers import MSG_CREATE, REPO, bot_factory, make_settings, ready
 from tests.standin_fixtures import run_standin
@@ -604,7 +604,7 @@ def test_a_6000_character_answer_is_split_within_discord_limits(corpus_copy: Pat
 
 def test_serve_without_token_says_how_to_get_one(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN")}
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "newsbot.bot.cli", "serve"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "DISCORD_TOKEN is not set" in proc.stderr
@@ -619,7 +619,7 @@ def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) ->
         env = {**os.environ, "DISCORD_TOKEN": standin.token, "NEWSBOT_DISCORD_API_BASE": standin.api_base,
                "NEWSBOT_INDEX_DIR": str(corpus_copy), "NEWSBOT_DISCORD_GUILD_ID": str(standin.guild_id)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", cwd=str(REPO), env=env,
+            sys.executable, "-m", "newsbot.bot.cli", "serve", cwd=str(REPO), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         try:
@@ -645,7 +645,7 @@ def test_newsbot_serve_process_answers_through_the_standin(corpus_copy: Path) ->
 @pytest.mark.slow
 def test_two_sharded_replicas_answer_each_question_once(corpus_copy: Path) -> None:
     """Two bot processes' worth of shards on one token: Discord routes each event to one shard only."""
-    from bot.discordbot.bot import ShardedNewsBot, make_bot
+    from newsbot.bot.discordbot.bot import ShardedNewsBot, make_bot
     from tests.discord_standin import running_bot
 
     def replica(shard: int) -> NewsBot:

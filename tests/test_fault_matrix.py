@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Engine
-from index.documents import id_from_url
+from newsbot.bot.engine import Engine
+from newsbot.index.documents import id_from_url
 from tests.helpers import (
     HARBOR,
     LANTERN,

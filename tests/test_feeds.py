@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from index.documents import id_from_url
-from index.feeds import Feed, FeedEntry, FeedError, entry_document, parse_feed, poll_feed
-from index.fetch import FetchError
+from newsbot.index.documents import id_from_url
+from newsbot.index.ingest.feeds import Feed, FeedEntry, FeedError, entry_document, parse_feed, poll_feed
+from newsbot.index.ingest.fetch import FetchError
 from tests.helpers import LOCAL, RSS_TYPE
 from tests.http_fixtures import LocalServer
 
@@ -282,7 +282,7 @@ def _feed_and_entry() -> tuple[Feed, FeedEntry]:
 
 
 def test_entry_document_from_fetched_page(server: LocalServer) -> None:
-    from index.fetch import fetch
+    from newsbot.index.ingest.fetch import fetch
 
     server.add("/news/a1", PAGE)
     feed = parse_feed(

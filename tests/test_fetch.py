@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from index.fetch import FetchError, FetchPolicy, check_address, fetch
+from newsbot.index.ingest.fetch import FetchError, FetchPolicy, check_address, fetch
 from tests.helpers import LOCAL
 from tests.http_fixtures import LocalServer, Response, self_signed_cert
 

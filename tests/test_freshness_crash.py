@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Engine
-from bot.state import State
-from index.store import Layout, current_manifest
+from newsbot.bot.engine import Engine
+from newsbot.bot.state import State
+from newsbot.index.store.embedded.layout import Layout, current_manifest
 from tests.helpers import (
     CORPUS,
     HARBOR,

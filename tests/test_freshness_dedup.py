@@ -14,8 +14,8 @@ import re
 import numpy as np
 import pytest
 
-from index.dedup import NEAR_DUPLICATE, jaccard_estimate, minhash
-from index.loaders import load_paths
+from newsbot.index.ingest.dedup import NEAR_DUPLICATE, jaccard_estimate, minhash
+from newsbot.index.ingest.loaders import load_paths
 from tests.helpers import CORPUS, MULTIHOP, SAME_TOPIC, STORY, syndicate
 
 HEADER = "By Staff Writer and wire reports | March 14, 2025 | 4 min read\n\n"

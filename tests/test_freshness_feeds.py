@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Engine
-from bot.freshness import poll_feeds_forever
-from bot.ingest import FeedProblem, UpdateReport
-from bot.state import State
-from index.documents import id_from_url
+from newsbot.bot.engine import Engine
+from newsbot.bot.feed_updates import FeedProblem, UpdateReport
+from newsbot.bot.freshness import poll_feeds_forever
+from newsbot.bot.state import State
+from newsbot.index.documents import id_from_url
 from tests.helpers import REPO, RSS_TYPE, SHORT_STORY, TIDEWELL, make_settings, page, rss, syndicate
 from tests.http_fixtures import LocalServer, Response
 
@@ -222,7 +222,7 @@ def test_private_addresses_are_refused_by_default(tmp_path: Path) -> None:
 
 def _cli(index: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEWSBOT_ALLOW_PRIVATE_URLS": "true", "NEWSBOT_FETCH_TIMEOUT": "3"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", "--index-dir", str(index), *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(index), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

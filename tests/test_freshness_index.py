@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Engine
-from index.build import BuildOptions, update_index
-from index.embedding import get_embedder
-from index.store import Layout, current_manifest, open_current
+from newsbot.bot.engine import Engine
+from newsbot.index.build import BuildOptions, update_index
+from newsbot.index.embedding.factory import get_embedder
+from newsbot.index.store.embedded.layout import Layout, current_manifest
+from newsbot.index.store.embedded.reader import open_current
 from tests.helpers import QUBIT, SHORT_STORY, make_settings, small_index, syndicate
 from tests.http_fixtures import LocalServer
 
@@ -180,7 +181,7 @@ def test_updates_keep_vectors_pending_until_compaction(article_writer, tmp_path:
 
 
 def _load(writer, name: str):  # noqa: ANN001, ANN202
-    from index.loaders import load_paths
+    from newsbot.index.ingest.loaders import load_paths
 
     return load_paths([writer.folder / name]).documents
 
@@ -250,7 +251,7 @@ def test_engine_notices_an_update_committed_elsewhere(corpus_copy: Path, article
 
 
 def test_update_refuses_another_model(corpus_copy: Path, article_writer) -> None:
-    from index.store import IndexMismatch
+    from newsbot.index.store.base import IndexMismatch
 
     version = current_manifest(Layout(corpus_copy)).version
     zeta = _load(article_writer, article_writer("zeta.md", title="Zeta", body=QUBIT).name)

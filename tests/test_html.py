@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from index.documents import id_from_url
-from index.fetch import fetch
-from index.html import document_from_html, extract_page, fragment_text
+from newsbot.index.documents import id_from_url
+from newsbot.index.ingest.fetch import fetch
+from newsbot.index.ingest.html import document_from_html, extract_page, fragment_text
 from tests.helpers import LOCAL
 from tests.http_fixtures import LocalServer
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Engine
-from index.store import IndexCorrupt, IndexMismatch, IndexMissing, Layout
+from newsbot.bot.engine import Engine
+from newsbot.index.store.base import IndexCorrupt, IndexMismatch, IndexMissing
+from newsbot.index.store.embedded.layout import Layout
 from tests.helpers import REPO, make_settings
 
 BODY = """
@@ -60,7 +61,7 @@ def test_old_generations_are_cleaned_but_previous_kept(article_writer, tmp_path:
 def _spawn_paused(args: list[str], pause: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "NEWSBOT_FAULT_PAUSE": pause, **(env_extra or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *args], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "newsbot.bot.cli", *args], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stderr is not None
@@ -135,7 +136,7 @@ def test_current_pointing_nowhere_is_a_clear_error(corpus_copy: Path) -> None:
 
 def test_cli_reports_index_errors_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--index-dir", str(tmp_path / "none"), "search", "Leica"],
+        [sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(tmp_path / "none"), "search", "Leica"],
         cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "NEWSBOT_CORPUS": str(tmp_path / "empty")},
     )
     assert proc.returncode != 0

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.hits import Filters
-from index.keyword_scores import TermScores, top_k
-from index.store import Layout, fts_query, keyword_terms, open_current
+from newsbot.index.hits import Filters
+from newsbot.index.store.embedded.keyword_scores import TermScores, top_k
+from newsbot.index.store.embedded.layout import Layout
+from newsbot.index.store.embedded.reader import open_current
+from newsbot.index.text import fts_query, keyword_terms
 
 QUESTIONS = [
     "Why is Xiaomi dropping Leica for its camera partnership?",
@@ -23,7 +25,7 @@ QUESTIONS = [
 
 def _fts5_top(reader, terms: list[str], k: int, head_weight: float, filters: Filters) -> list[tuple[int, float]]:
     """FTS5's own ranking of the OR query, filtered in SQL (what keyword_search did before the cache)."""
-    where, params = reader._filter_sql(filters)
+    where, params = reader.catalog.filter_sql(filters, alias="d")
     sql = (
         "SELECT f.rowid, -bm25(chunks_fts, ?, 1.0) FROM chunks_fts f "
         + ("JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id " if where else "")
@@ -88,7 +90,7 @@ def test_top_k_ties_filters_and_empty() -> None:
 
 
 def test_common_word_counts_are_sampled_in_large_indexes(corpus_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.store as store
+    import newsbot.index.store.embedded.reader as store
 
     reader = open_current(Layout(corpus_index))
     words = ["the", "xiaomi", "leica", "said", "nvidia", "2025", "zzzunknown"]

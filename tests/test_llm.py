@@ -10,25 +10,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.answers import NOT_FOUND_TEXT, Turn
-from bot.config import Settings
-from bot.llm import (
-    MODEL_NOT_FOUND,
-    UNVERIFIED_MARK,
-    LLMError,
-    build_messages,
-    chat,
-    chat_stream,
-    check_answer,
-    fit_passages,
-    llm_answer,
-    llm_enabled,
-    passages_tokens,
-    rewrite_question,
-    sentence_ends,
-)
-from index.hits import Hit
-from index.tokens import count_tokens
+from newsbot.bot.answer.answers import NOT_FOUND_TEXT, Turn
+from newsbot.bot.answer.llm.answer import llm_answer
+from newsbot.bot.answer.llm.check import UNVERIFIED_MARK, check_answer
+from newsbot.bot.answer.llm.client import LLMError, chat, chat_stream
+from newsbot.bot.answer.llm.prompt import MODEL_NOT_FOUND, build_messages, fit_passages, passages_tokens
+from newsbot.bot.answer.llm.rewrite import rewrite_question
+from newsbot.bot.config import Settings, llm_enabled
+from newsbot.index.hits import Hit
+from newsbot.index.text import sentence_spans
+from newsbot.index.tokens import count_tokens
 from tests.openai_standin import OpenAIStandin
 
 KEY = "sk-test-SECRET-123"
@@ -114,10 +105,11 @@ def test_first_passage_too_long_is_trimmed_at_a_sentence_end() -> None:
     assert passages_tokens(included) <= budget
     assert text.startswith(trimmed.text) and len(trimmed.text) < len(text)
     assert trimmed.text.endswith("was approved.")  # a whole sentence, not "U." or "Jan."
-    assert len(trimmed.text) in sentence_ends(text)
+    ends = [end for _, end, _ in sentence_spans(text)]
+    assert len(trimmed.text) in ends
     assert (trimmed.start, trimmed.end) == (500, 500 + len(trimmed.text))
     # one sentence more would not have fit
-    longer = sentence_ends(text)[sentence_ends(text).index(len(trimmed.text)) + 1]
+    longer = ends[ends.index(len(trimmed.text)) + 1]
     assert passages_tokens([make_hit(1, text[:longer])]) > budget
 
 

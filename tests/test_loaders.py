@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.loaders import load_paths
+from newsbot.index.ingest.loaders import load_paths
 
 MD = """---
 id: chip-story

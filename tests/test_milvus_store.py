@@ -1,4 +1,4 @@
-"""The Milvus store (`index.milvus_store`) against real Milvus Lite, in-process and as a gRPC server.
+"""The Milvus store (`index.store.milvus`) against real Milvus Lite, in-process and as a gRPC server.
 
 Store-level operations on small hand-made vectors (add, dense/keyword search, filters, remove with no
 ghost hits, replace, duplicates, atomic commit/abort, generations), then the bundled corpus indexed in
@@ -26,11 +26,14 @@ pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install '
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'newsbot[milvus]')")
 pytest.importorskip("snowballstemmer", reason="snowballstemmer is not installed (pip install 'newsbot[milvus]')")
 
-from index.chunking import chunk_document  # noqa: E402
-from index.documents import Document  # noqa: E402
-from index.hits import Filters  # noqa: E402
-from index.milvus_store import MilvusStore, analyze, chunk_id_for, filter_expr  # noqa: E402
-from index.store import IndexMissing, Manifest, keyword_terms, open_current  # noqa: E402
+from newsbot.index.chunking import chunk_document  # noqa: E402
+from newsbot.index.documents import Document  # noqa: E402
+from newsbot.index.hits import Filters  # noqa: E402
+from newsbot.index.store.base import IndexMissing, Manifest
+from newsbot.index.store.embedded.reader import open_current
+from newsbot.index.store.milvus.collection import analyze, chunk_id_for, filter_expr  # noqa: E402
+from newsbot.index.store.milvus.store import MilvusStore
+from newsbot.index.text import keyword_terms  # noqa: E402
 
 pytestmark = pytest.mark.milvus
 
@@ -225,7 +228,7 @@ def test_word_counts_follow_updates_and_a_reopened_lite_store_searches(tmp_path:
 
 
 def test_duplicates_are_found(store: MilvusStore) -> None:
-    from index.dedup import minhash
+    from newsbot.index.ingest.dedup import minhash
 
     _build(store)
     writer = store.open_writer()
@@ -280,10 +283,10 @@ def test_generations_switch_and_old_ones_are_dropped(store: MilvusStore) -> None
     assert not store.db.query("SELECT 1 FROM store_documents WHERE generation = ?", (first.generation,))
     # A passage keeps its id in every generation and every process.
     assert store.reader().dense_search(_vec(0)[None, :], 1)[0][0][0] == chunk_id_for("leica", _chunks(DOCS[0])[0])
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from index.milvus_store import chunk_id_for;"
-            "from index.chunking import Chunk; c = Chunk('d', 3, 0, 4, 'text', 'head\\ntext', 3);"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from newsbot.index.store.milvus.collection import chunk_id_for;"
+            "from newsbot.index.chunking import Chunk; c = Chunk('d', 3, 0, 4, 'text', 'head\\ntext', 3);"
             "print(chunk_id_for('d', c))")
-    from index.chunking import Chunk
+    from newsbot.index.chunking import Chunk
 
     other = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, check=True)
     assert int(other.stdout) == chunk_id_for("d", Chunk("d", 3, 0, 4, "text", "head\ntext", 3))
@@ -316,7 +319,7 @@ def test_article_rows_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
 def corpus_pair(corpus_index: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """The bundled corpus in both stores: the embedded one (built by conftest) and Milvus Lite, with the
     same passages and the same vectors."""
-    faiss_reader = open_current(__import__("index.store", fromlist=["Layout"]).Layout(corpus_index))
+    faiss_reader = open_current(__import__("newsbot.index.store.embedded.layout", fromlist=["Layout"]).Layout(corpus_index))
     root = tmp_path_factory.mktemp("milvus-corpus")
     store = MilvusStore(str(root / "milvus.db"), database=root / "store.sqlite", prefix="corpus")
     m = faiss_reader.manifest
@@ -352,7 +355,7 @@ QUESTIONS = [
 def test_corpus_searches_agree_with_the_embedded_store(corpus_pair, engine) -> None:  # noqa: ANN001
     """Dense retrieval is exact in both (same order); bm25 rankings largely agree; and the shared hybrid
     search over either store puts the same article first."""
-    from index.search import search
+    from newsbot.index.retrieval.search import search
 
     faiss_reader, milvus_reader = corpus_pair
     assert milvus_reader.manifest.chunks == faiss_reader.manifest.chunks
@@ -388,8 +391,8 @@ READER = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from index.milvus_store import MilvusStore
-from index.store import keyword_terms
+from newsbot.index.store.milvus.store import MilvusStore
+from newsbot.index.text import keyword_terms
 store = MilvusStore(sys.argv[2], database=sys.argv[3], prefix="shared")
 reader = store.reader()
 print("versions", reader.manifest.version, flush=True)
@@ -436,9 +439,11 @@ def test_two_processes_share_one_milvus(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index: Path, tmp_path: Path,
                                                  postgres_url: str) -> None:
-    """Readers and writers of both stores satisfy `index.backend`'s protocols; `open_backend` picks one;
+    """Readers and writers of both stores satisfy `index.store.base`'s protocols; `open_backend` picks one;
     the build lock tells a second builder to wait, on SQLite and PostgreSQL."""
-    from index.backend import EmbeddedBackend, StoreReader, StoreWriter, open_backend
+    from newsbot.index.store.backends import open_backend
+    from newsbot.index.store.base import StoreReader, StoreWriter
+    from newsbot.index.store.embedded.backend import EmbeddedBackend
     from tests.helpers import make_settings
 
     _build(store)
@@ -459,8 +464,8 @@ def test_both_backends_offer_the_same_interface(store: MilvusStore, corpus_index
         for backend in (store, pg_store):
             waited: list[bool] = []
             with backend.write_lock():
-                code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from index.milvus_store import MilvusStore;"
-                        "from index.sql import Database; s = MilvusStore.__new__(MilvusStore);"
+                code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from newsbot.index.store.milvus.store import MilvusStore;"
+                        "from newsbot.index.store.sql import Database; s = MilvusStore.__new__(MilvusStore);"
                         "s.prefix, s.lock_dir, s.db = sys.argv[3], None, Database(sys.argv[2]);"
                         "ctx = s.write_lock(lambda: print('waiting', flush=True) or os._exit(0));"
                         "ctx.__enter__(); print('got it')")

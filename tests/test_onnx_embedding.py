@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.engine import Engine
-from index.embedding import BACKENDS, get_embedder, model_key
-from index.onnx_embedding import (
+from newsbot.bot.engine import Engine
+from newsbot.index.embedding.base import BACKENDS, model_key
+from newsbot.index.embedding.factory import get_embedder
+from newsbot.index.embedding.onnx import (
     FP32_FILE,
     INT8_FILE,
     OnnxEmbedder,
@@ -29,7 +30,7 @@ from index.onnx_embedding import (
     length_batches,
     local_model_dir,
 )
-from index.store import IndexMismatch
+from newsbot.index.store.base import IndexMismatch
 from tests.helpers import REPO, make_settings
 
 MODEL = "all-MiniLM-L6-v2"
@@ -176,8 +177,8 @@ def test_torch_built_index_answers_identically_with_onnx_queries(torch_index: Pa
 def test_onnx_query_path_imports_no_torch(corpus_index: Path, onnx_cache: Path) -> None:
     script = f"""
 import json, sys
-from bot.config import load_settings
-from bot.engine import Engine
+from newsbot.bot.config import load_settings
+from newsbot.bot.engine import Engine
 engine = Engine(load_settings({{"index_dir": {str(corpus_index)!r}, "embedding_backend": "onnx",
                                 "onnx_cache_dir": {str(onnx_cache)!r}}}, env={{}}))
 hits = engine.search("Why is Xiaomi dropping Leica?")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from index.query import (
+from newsbot.index.retrieval.query import (
     OutletLexicon,
     analyze,
     find_dates,

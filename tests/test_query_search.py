@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bot.engine import Engine
-from index.search import SearchOptions, check_grounding, plan_query, search
+from newsbot.bot.engine import Engine
+from newsbot.index.retrieval.grounding import check_grounding
+from newsbot.index.retrieval.options import SearchOptions
+from newsbot.index.retrieval.search import plan_query, search
 
 
 def test_a_named_outlet_restricts_its_part(engine: Engine) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from bot.answers import Answer, Citation
-from bot.discordbot.guards import RateLimiter
-from bot.discordbot.render import (
+from newsbot.bot.answer.answers import Answer, Citation
+from newsbot.bot.discordbot.guards import RateLimiter
+from newsbot.bot.discordbot.render import (
     EMBED_DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     MESSAGE_LIMIT,
@@ -16,7 +16,7 @@ from bot.discordbot.render import (
     split_text,
     thread_name,
 )
-from index.hits import Hit
+from newsbot.index.hits import Hit
 
 LINK = "[Xiaomi is Ending its Leica Camera Partnership — Weibo, 2025-05-19](https://example.com/a/b?c=d)"
 

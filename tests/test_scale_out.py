@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.milvus, pytest.mark.postgres]
 
 def _newsbot(replica: Path, env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--index-dir", str(replica), *args], cwd=REPO, capture_output=True,
+        [sys.executable, "-m", "newsbot.bot.cli", "--index-dir", str(replica), *args], cwd=REPO, capture_output=True,
         text=True, timeout=300, env={**os.environ, **env},
     )
     assert proc.returncode in ok, proc.stderr

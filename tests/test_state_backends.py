@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.state import State
-from index.sql import Database, to_postgres
+from newsbot.bot.state import State
+from newsbot.index.store.sql import Database, to_postgres
 from tests.helpers import REPO, make_settings
 
 
@@ -135,7 +135,7 @@ def test_lease_take_renew_expire_release(target: str) -> None:
 
 CONTENDER = r"""
 import json, sys, time
-from bot.state import State
+from newsbot.bot.state import State
 
 target, name, seconds, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 state = State(target)
@@ -186,7 +186,7 @@ def test_two_processes_never_hold_a_lease_at_once(target: str, tmp_path: Path) -
 
 HOLDER = r"""
 import sys, time
-from bot.state import State
+from newsbot.bot.state import State
 
 state = State(sys.argv[1])
 assert state.try_lease("feed:https://shared.example/feed", "crashing-replica", float(sys.argv[2]))
@@ -229,7 +229,7 @@ def test_settings_choose_the_backend(target: str, tmp_path: Path) -> None:
 
 DEAD_HOLDER = r"""
 import sys, time
-from bot.state import State, process_holder
+from newsbot.bot.state import State, process_holder
 
 state = State(sys.argv[1])
 assert state.try_lease("feed-update", process_holder("worker"), float(sys.argv[2]))
@@ -239,7 +239,7 @@ time.sleep(60)
 
 
 def test_lease_says_who_and_since_when_and_a_dead_holder_is_replaced_at_once(target: str) -> None:
-    from bot.state import holder_is_dead, process_holder
+    from newsbot.bot.state import holder_is_dead, process_holder
 
     state = State(target)
     assert state.try_lease("job", "someone-else.example:123:t:4026531836", 30)
@@ -272,8 +272,8 @@ def test_lease_says_who_and_since_when_and_a_dead_holder_is_replaced_at_once(tar
 
 
 def test_article_store_and_lost_feed_entries(target: str) -> None:
-    from index.articles import ArticleStore
-    from index.documents import Document
+    from newsbot.index.documents import Document
+    from newsbot.index.store.articles import ArticleStore
 
     state = State(target)
     store = ArticleStore(state.db)

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.engine import Engine
-from index import vector_index
-from index.backend import EmbeddedBackend
-from index.chunking import Chunk
-from index.documents import Document
-from index.hits import Filters
-from index.store import Layout, Manifest, now_iso
+from newsbot.bot.engine import Engine
+from newsbot.index.chunking import Chunk
+from newsbot.index.documents import Document
+from newsbot.index.hits import Filters
+from newsbot.index.store.base import Manifest, now_iso
+from newsbot.index.store.embedded import vector_index
+from newsbot.index.store.embedded.backend import EmbeddedBackend
+from newsbot.index.store.embedded.layout import Layout
 from tests.helpers import make_settings
 
 DIM = 32

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,29 +19,21 @@ import discord
 import yarl
 from discord.ext import commands
 
-from bot.answers import Answer, Turn
-from bot.config import Settings
-from bot.discordbot.guards import RateLimiter
-from bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
-from bot.engine import Engine
+from newsbot.bot.answer.answers import Answer, Turn
+from newsbot.bot.config import Settings
+from newsbot.bot.discordbot.common import error_id
+from newsbot.bot.discordbot.guards import RateLimiter
+from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
+from newsbot.bot.engine import Engine
 
 log = logging.getLogger("newsbot.discord")
 T = TypeVar("T")
 
-HISTORY_TURNS = 6
 # Send Messages, Create Public Threads, Send Messages in Threads, Embed Links, Read Message History
 INVITE_PERMISSIONS = discord.Permissions(
     send_messages=True, create_public_threads=True, send_messages_in_threads=True, embed_links=True,
     read_message_history=True,
 ).value
-
-
-def error_id() -> str:
-    return secrets.token_hex(4)
-
-
-def apology(err_id: str) -> str:
-    return f"Sorry — something went wrong while answering. (error id `{err_id}`)"
 
 
 class NewsBot(commands.Bot):
@@ -70,7 +61,7 @@ class NewsBot(commands.Bot):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
-        from bot.discordbot.cogs import setup_cogs
+        from newsbot.bot.discordbot.cogs import setup_cogs
 
         await setup_cogs(self)
         guild_id = self.settings.discord_guild_id
@@ -83,7 +74,7 @@ class NewsBot(commands.Bot):
         log.info("synced %d slash commands (%s)", len(synced), f"guild {guild_id}" if guild_id else "global")
         self.spawn(self._warm_up())
         if self.settings.feed_poll_minutes > 0:
-            from bot.freshness import poll_feeds_forever
+            from newsbot.bot.freshness import poll_feeds_forever
 
             self.spawn(poll_feeds_forever(self.engine, self.settings.feed_poll_minutes))
 
@@ -131,13 +122,10 @@ class NewsBot(commands.Bot):
         guild_id: int | None, channel_id: int,
     ) -> None:
         """Store the answer (for feedback) and the turn (for follow-ups). Blocking: run in a thread."""
-        state = self.engine.state
-        state.record_answer(
-            answer_id, question=answer.question, text=answer.text,
-            citations=[c.doc_id for c in answer.citations], found=answer.found,
+        self.engine.record_answer(
+            answer, answer_id=answer_id, conversation_id=conversation_id,
             guild_id=str(guild_id or ""), channel_id=str(channel_id), user_id=str(user_id),
         )
-        state.add_turn(conversation_id, answer.question, answer.text)
 
     def replies_for(self, answer: Answer) -> list[Reply]:
         footer = "newsbot · quoted from the sources" if answer.mode == "extractive" else "newsbot · model answer, checked"

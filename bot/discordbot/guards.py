@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.config import Settings
+from newsbot.bot.config import Settings
 
 
 @dataclass

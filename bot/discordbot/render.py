@@ -6,7 +6,7 @@ description, 10 embeds and 6,000 embed characters per message. Text is split at 
 sentence or word boundaries, never inside a markdown link or an inline code span, and a code block
 that must be split is closed and reopened. Mentions in article text are neutralised on top of the
 `allowed_mentions` that every send uses, and so are masked links (`[shown](target)`) in quoted text;
-addresses put into links are http(s) only and escaped (`bot.answers.safe_url`).
+addresses put into links are http(s) only and escaped (`bot.answer.answers.safe_url`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import discord
 
-from bot.answers import Answer, Citation, printable, safe_url
-from index.documents import Document, format_date
-from index.hits import Hit
+from newsbot.bot.answer.answers import Answer, Citation, printable, safe_url
+from newsbot.index.documents import Document, format_date
+from newsbot.index.hits import Hit
 
 MESSAGE_LIMIT = 2000
 EMBED_DESCRIPTION_LIMIT = 4096

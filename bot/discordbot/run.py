@@ -6,7 +6,8 @@ import asyncio
 import logging
 import sys
 
-from bot.config import Settings
+from newsbot.bot.config import Settings
+from newsbot.bot.console import build_first_index
 
 log = logging.getLogger("newsbot.discord")
 
@@ -24,15 +25,10 @@ def serve(settings: Settings) -> int:
     if not settings.discord_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    from bot.engine import Engine
+    from newsbot.bot.engine import Engine
 
     engine = Engine(settings)
-    if not engine.has_index():
-        from bot.cli import progress_bar
-
-        print("No index yet: building one from the corpus first ...", file=sys.stderr)
-        report = engine.build(progress=progress_bar())
-        print(f"Built {report.summary()}.", file=sys.stderr)
+    build_first_index(engine)
     try:
         asyncio.run(run_bot(engine, settings))
     except KeyboardInterrupt:
@@ -43,7 +39,7 @@ def serve(settings: Settings) -> int:
 async def run_bot(engine: object, settings: Settings) -> None:
     import discord
 
-    from bot.discordbot.bot import configure_api_base, make_bot
+    from newsbot.bot.discordbot.bot import configure_api_base, make_bot
 
     token = settings.discord_token
     if settings.discord_api_base:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discordbot.render import NO_MENTIONS, search_page
-from index.hits import Hit
+from newsbot.bot.discordbot.render import NO_MENTIONS, search_page
+from newsbot.index.hits import Hit
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
@@ -44,7 +44,7 @@ class FeedbackButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: NewsBot = interaction.client  # type: ignore[assignment]
         vote = 1 if self.vote == "up" else -1
-        await bot.run_engine(bot.engine.state.record_feedback, self.answer_id, str(interaction.user.id), vote)
+        await bot.run_engine(bot.engine.record_feedback, self.answer_id, str(interaction.user.id), vote)
         thanks = "Thanks — glad it helped." if vote > 0 else "Thanks — noted. We use this to improve answers."
         await interaction.response.send_message(thanks, ephemeral=True, allowed_mentions=NO_MENTIONS)
 

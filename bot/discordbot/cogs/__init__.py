@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 
 async def setup_cogs(bot: NewsBot) -> None:
-    from bot.discordbot.cogs.admin import AdminCog
-    from bot.discordbot.cogs.ask import AskCog
-    from bot.discordbot.cogs.lookup import LookupCog
-    from bot.discordbot.views import FeedbackButton
+    from newsbot.bot.discordbot.cogs.admin import AdminCog
+    from newsbot.bot.discordbot.cogs.ask import AskCog
+    from newsbot.bot.discordbot.cogs.lookup import LookupCog
+    from newsbot.bot.discordbot.views import FeedbackButton
 
     bot.add_dynamic_items(FeedbackButton)
     await bot.add_cog(AskCog(bot))

@@ -13,12 +13,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discordbot.cogs.lookup import report_command_error
-from bot.discordbot.guards import REFUSAL, is_admin
-from bot.discordbot.render import COLOR, NO_MENTIONS
+from newsbot.bot.discordbot.common import report_command_error
+from newsbot.bot.discordbot.guards import REFUSAL, is_admin
+from newsbot.bot.discordbot.render import COLOR, NO_MENTIONS
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 

@@ -13,15 +13,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import Answer, Turn
-from bot.discordbot.bot import HISTORY_TURNS, apology, error_id
-from bot.discordbot.guards import allowed_here
-from bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name
-from bot.discordbot.views import feedback_view
-from bot.engine import QuestionRejected
+from newsbot.bot.answer.answers import Answer, Turn
+from newsbot.bot.discordbot.common import HISTORY_TURNS, apology, error_id, report_command_error
+from newsbot.bot.discordbot.guards import allowed_here
+from newsbot.bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name
+from newsbot.bot.discordbot.views import feedback_view
+from newsbot.bot.questions import QuestionRejected, length_refusal
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
@@ -131,15 +131,13 @@ class AskCog(commands.Cog):
             target = await self._open_thread(message, question)
             conversation_id = f"thread:{target.id}" if isinstance(target, discord.Thread) else f"msg:{message.id}"
 
-        refusal = bot.limiter.check(message.author.id, guild_id)
-        if refusal is None and len(question) > bot.settings.max_question_chars:
-            refusal = (f"That question is {len(question):,} characters long; please keep it under "
-                       f"{bot.settings.max_question_chars:,}.")
+        refusal = bot.limiter.check(message.author.id, guild_id) or length_refusal(
+            question, bot.settings.max_question_chars)
         if refusal:
             await target.send(refusal, allowed_mentions=NO_MENTIONS)
             return
 
-        history = await bot.run_engine(bot.engine.state.turns, conversation_id, HISTORY_TURNS)
+        history = await bot.run_engine(bot.engine.history, conversation_id, HISTORY_TURNS)
         if not history and replied is not None:
             history = history_from_message(replied)
         await self._answer_into(
@@ -228,10 +226,8 @@ class AskCog(commands.Cog):
         if not allowed_here(bot.settings, guild_id, _scope_channel(interaction)):
             await interaction.response.send_message("I'm not enabled in this channel.", ephemeral=True)
             return
-        refusal = bot.limiter.check(interaction.user.id, guild_id)
-        if refusal is None and len(question) > bot.settings.max_question_chars:
-            refusal = (f"That question is {len(question):,} characters long; please keep it under "
-                       f"{bot.settings.max_question_chars:,}.")
+        refusal = bot.limiter.check(interaction.user.id, guild_id) or length_refusal(
+            question, bot.settings.max_question_chars)
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
@@ -267,8 +263,6 @@ class AskCog(commands.Cog):
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        from bot.discordbot.cogs.lookup import report_command_error
-
         await report_command_error(interaction, error)
 
 

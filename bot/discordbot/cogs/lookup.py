@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discordbot.bot import apology, error_id
-from bot.discordbot.render import COLOR, NO_MENTIONS, document_embed, latest_embed
-from bot.discordbot.views import SearchPager
-from bot.engine import QuestionRejected, parse_day
+from newsbot.bot.discordbot.common import report_command_error
+from newsbot.bot.discordbot.render import COLOR, NO_MENTIONS, document_embed, latest_embed
+from newsbot.bot.discordbot.views import SearchPager
+from newsbot.bot.questions import QuestionRejected, parse_day
 
 if TYPE_CHECKING:
-    from bot.discordbot.bot import NewsBot
+    from newsbot.bot.discordbot.bot import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
@@ -85,7 +85,7 @@ class LookupCog(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         engine = self.bot.engine
         stats = await self.bot.run_engine(engine.stats)
-        votes = await self.bot.run_engine(engine.state.feedback)
+        votes = await self.bot.run_engine(engine.feedback)
         embed = discord.Embed(title="newsbot index", color=COLOR)
         embed.add_field(name="Articles", value=f"{stats.documents:,}")
         embed.add_field(name="Passages", value=f"{stats.chunks:,}")
@@ -105,15 +105,3 @@ class LookupCog(commands.Cog):
         await report_command_error(interaction, error)
 
 
-async def report_command_error(interaction: discord.Interaction, error: Exception) -> None:
-    """Log the detail with an error id; tell the user a short apology carrying the same id."""
-    err = error_id()
-    log.error("command %s failed (error id %s)", getattr(interaction.command, "name", "?"), err,
-              exc_info=getattr(error, "original", error))
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(apology(err), ephemeral=True, allowed_mentions=NO_MENTIONS)
-        else:
-            await interaction.response.send_message(apology(err), ephemeral=True, allowed_mentions=NO_MENTIONS)
-    except discord.HTTPException:
-        pass

@@ -1,0 +1,270 @@
+"""What each `newsbot` command does: `cmd_<name>(args, settings)` returns the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+import textwrap
+from typing import Any
+
+from newsbot.bot.answer.answers import printable, safe_url
+from newsbot.bot.cli.render import StreamPrinter, answer_json, hit_json, render_answer
+from newsbot.bot.config import Settings
+from newsbot.bot.console import build_first_index, progress_bar
+
+EXIT_BUSY = 75  # `newsbot update` found another update running (EX_TEMPFAIL: try again later)
+
+
+def _engine(settings: Settings):  # noqa: ANN202 - imported lazily: torch import is slow
+    from newsbot.bot.engine import Engine
+
+    return Engine(settings)
+
+
+def _dates(args: argparse.Namespace) -> dict[str, Any]:
+    from newsbot.bot.questions import parse_day
+
+    try:
+        return {"since": parse_day(args.since), "until": parse_day(args.until, end=True)}
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc} (use YYYY-MM-DD)") from None
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    paths = args.paths or [str(p) for p in settings.corpus_paths()]
+    print(f"Building the index at {engine.layout.root} from {', '.join(paths)} ...", file=sys.stderr)
+    report = engine.build(
+        paths, progress=progress_bar(), on_wait=_say_waiting, keep_fetched=not args.drop_fetched,
+        keep_added=not args.drop_added, follow_links=args.follow_links,
+    )
+    _print_problems(report)
+    for line in report.carry_lines():  # what else it kept, what it dropped and why
+        print(f"  {line}", file=sys.stderr)
+    print(f"Built {report.summary()}.")
+    return 1 if report.documents == 0 else 0
+
+
+def _say_waiting() -> None:
+    print("waiting for another build/update to finish ...", file=sys.stderr)
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    report = _engine(settings).add(
+        args.sources, progress=progress_bar(), on_wait=_say_waiting, follow_links=args.follow_links
+    )
+    for original, outcome in report.outcomes.items():
+        stored = report.stored_as.get(original, original)
+        print(f"  {outcome:<9} {stored}" + (f" (from {original})" if stored != original else ""))
+    _print_problems(report)
+    print(f"Index: {report.summary()}.")
+    done = report.added + report.updated + report.unchanged + len(report.duplicates)
+    return 1 if report.errors and not done else 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    report = _engine(settings).remove(args.ids, on_wait=_say_waiting)
+    _print_problems(report)
+    print(f"Removed {report.removed} article(s); the index has {report.documents} articles now.")
+    return 0 if report.removed else 1
+
+
+def _print_problems(report: Any) -> None:
+    for error in report.errors:
+        print(f"  failed: {error}", file=sys.stderr)
+    for dup in report.duplicates:
+        print(f"  duplicate: {dup}", file=sys.stderr)
+    for note in report.notes:  # repaired text, renamed ids, recovered articles
+        print(f"  note: {note}", file=sys.stderr)
+
+
+def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.bot.feed_updates import FeedProblem
+
+    try:
+        check = _engine(settings).add_feed(args.url)
+    except FeedProblem as exc:
+        print(f"error: not added: {exc}", file=sys.stderr)
+        return 1
+    print(str(check))
+    return 0
+
+
+def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
+    feeds = _engine(settings).feeds()
+    if args.json:
+        print(json.dumps([f.__dict__ for f in feeds], indent=2))
+        return 0
+    if not feeds:
+        print("No feeds yet: add one with `newsbot feeds add URL`.")
+    for f in feeds:
+        print(f"{f.url}\n    {f.title or '(no title yet)'}; {f.entries_indexed} articles indexed; "
+              f"last poll {f.last_polled_at or 'never'}{': ' + f.last_status if f.last_status else ''}")
+    return 0
+
+
+def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if _engine(settings).remove_feed(args.url):
+        print(f"Stopped following {args.url} (its articles stay in the index).")
+        return 0
+    print(f"error: {args.url} is not in the feed list (see `newsbot feeds list`).", file=sys.stderr)
+    return 1
+
+
+def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
+    interactive = sys.stderr.isatty()
+    engine = _engine(settings)
+    report = engine.update_feeds(
+        progress=progress_bar(interactive), on_wait=_say_waiting if interactive else None, wait=args.wait
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    elif report.busy:  # on a terminal and in cron mails alike: a stuck or overlapping update must be seen
+        print(f"Update: {report.summary()}.", file=sys.stderr)
+    elif not report.feeds:
+        if interactive:
+            print("No feeds yet: add one with `newsbot feeds add URL`.", file=sys.stderr)
+    else:
+        troubled = report.failed > 0
+        for status in report.feeds:
+            if interactive or status.status == "failed" or status.failed:
+                print(status.line(), file=sys.stderr)
+            for line in status.errors:
+                print(f"    failed: {line}", file=sys.stderr)
+        if interactive or troubled:
+            print(f"Update: {report.summary()}.", file=sys.stderr if troubled and not interactive else sys.stdout)
+    if report.busy:
+        return EXIT_BUSY
+    return 1 if report.all_failed else 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.bot.questions import QuestionRejected
+    from newsbot.index.hits import Filters
+
+    engine = _engine(settings)
+    build_first_index(engine)
+    dates = _dates(args)
+    printer = StreamPrinter(not args.json and sys.stdout.isatty())
+    try:
+        answer = engine.ask(
+            args.question, use_llm=args.llm, on_text=printer,
+            filters=Filters(tuple(args.source), dates["since"], dates["until"]),
+        )
+    except QuestionRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    printer.erase()  # the streamed draft is replaced by the checked answer
+    if args.json:
+        print(json.dumps(answer_json(answer), indent=2, ensure_ascii=False))
+    else:
+        print(render_answer(answer))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.bot.questions import QuestionRejected
+
+    engine = _engine(settings)
+    engine.ensure_index(progress=progress_bar())
+    try:
+        hits = engine.search(args.query, sources=args.source, limit=args.limit, **_dates(args))
+    except QuestionRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([hit_json(h, rank) for rank, h in enumerate(hits, 1)], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("No matching passages.")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank}. {printable(hit.header)}")
+        if safe_url(hit.url):
+            print(f"   {safe_url(hit.url)}")
+        print(textwrap.indent(textwrap.fill(printable(hit.text), 100), "   "))
+        print()
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    stats = _engine(settings).stats()
+    if args.json:
+        print(json.dumps(stats.__dict__, indent=2))
+        return 0
+    print(f"index:     {stats.index_dir} (generation {stats.generation}, updated {stats.updated_at})")
+    print(f"model:     {stats.model}")
+    print(f"articles:  {stats.documents}")
+    print(f"passages:  {stats.chunks}")
+    print(f"newest:    {stats.newest_article or '-'}")
+    listing = ", ".join(f"{name or '(none)'} ({n})" for name, n in stats.sources)
+    print(f"sources:   {listing}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.bot.answer.answers import Turn
+    from newsbot.bot.questions import QuestionRejected
+
+    engine = _engine(settings)
+    build_first_index(engine)
+    interactive = sys.stdin.isatty()
+    if isinstance(sys.stdin, io.TextIOWrapper):  # a line that is not UTF-8 must not end the conversation:
+        sys.stdin.reconfigure(errors="surrogateescape")  # its bad bytes reach check_question, which repairs them
+    if interactive:
+        print("Ask about the indexed news. /new starts a new conversation, /quit leaves.")
+    history: list[Turn] = []
+    while True:
+        try:
+            question = input("you> " if interactive else "").strip()
+        except EOFError:
+            break
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            history = []
+            print("(new conversation)")
+            continue
+        printer = StreamPrinter(interactive and sys.stdout.isatty())
+        try:
+            answer = engine.ask(question, history=history, use_llm=args.llm, on_text=printer)
+        except QuestionRejected as exc:
+            print(str(exc))
+            continue
+        printer.erase()
+        if answer.standalone_question:
+            print(f"(searched for: {answer.standalone_question})")
+        print(render_answer(answer))
+        print()
+        history.append(Turn(answer.question, answer.text))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.bot.discordbot.run import serve
+
+    if not args.verbose:
+        logging.getLogger("newsbot").setLevel(logging.INFO)
+        logging.getLogger("discord").setLevel(logging.INFO)
+        logging.getLogger().setLevel(logging.INFO)
+    return serve(settings)
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import fields
+
+    values = settings.masked()
+    if args.json:
+        print(json.dumps(values, indent=2))
+        return 0
+    config_file = os.environ.get("NEWSBOT_CONFIG", "newsbot.toml")
+    print(f"# effective settings (env NEWSBOT_*, {config_file}, defaults); secrets masked")
+    for f in fields(Settings):
+        print(f"{f.name} = {values[f.name]!r}")
+        print(f"    {f.metadata.get('help', '')}")
+    return 0

@@ -1,0 +1,185 @@
+"""The `newsbot` command line: commands, flags and their help, which is the reference documentation."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from newsbot.bot.cli.commands import (
+    cmd_add,
+    cmd_ask,
+    cmd_build,
+    cmd_chat,
+    cmd_config,
+    cmd_feeds_add,
+    cmd_feeds_list,
+    cmd_feeds_remove,
+    cmd_remove,
+    cmd_search,
+    cmd_serve,
+    cmd_stats,
+    cmd_update,
+)
+
+EPILOG = """\
+examples:
+  newsbot build                              index docs_corpus/ (the bundled sample articles)
+  newsbot build ~/news/ articles.jsonl       index your own files and folders
+  newsbot add today.md https://example.com/a add articles to the live index (files, folders, URLs)
+  newsbot feeds add https://example.com/rss  follow a feed; `newsbot update` indexes its new entries
+  newsbot ask "Why is Xiaomi dropping Leica?"
+  newsbot search "Leica" --source Weibo --json
+  newsbot stats
+
+settings: NEWSBOT_* environment variables or newsbot.toml; see `newsbot config`.
+"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="Answer questions about industry news with checkable source citations.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--index-dir", metavar="DIR", help="index folder (default: $NEWSBOT_INDEX_DIR or ./.newsbot)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("build", help="(re)build the index from article files", description=(
+        "Index articles from files and folders into a new generation, then switch to it atomically; "
+        "the old index keeps answering until the new one is complete. Supported: .md (YAML front "
+        "matter), .txt, .html, .json, .jsonl (MultiHop-RAG schema). Unchanged passages reuse cached vectors."
+    ))
+    p.add_argument("paths", nargs="*", help="files or folders (default: the corpus setting, docs_corpus/)")
+    p.add_argument("--drop-fetched", action="store_true", help=(
+        "do not carry over the articles added from URLs and feeds (by default a rebuild keeps them, "
+        "since no file holds them)"))
+    p.add_argument("--drop-added", action="store_true", help=(
+        "do not carry over the articles added from files with `newsbot add` (by default a rebuild keeps "
+        "them, re-read from their files, or from their stored text when a file is gone)"))
+    _add_links_arg(p)
+    p.set_defaults(func=cmd_build)
+
+    _add_freshness_parsers(sub)
+
+    p = sub.add_parser("ask", help="answer a question with cited sources", description=(
+        "Answer from the indexed news, citing each sentence's source as [n]. Builds the index first "
+        "if there is none. Says so plainly when the index holds nothing relevant."
+    ))
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    llm = p.add_mutually_exclusive_group()
+    llm.add_argument("--llm", dest="llm", action="store_true", default=None,
+                     help="compose the answer with the configured language model")
+    llm.add_argument("--no-llm", dest="llm", action="store_false",
+                     help="quote sentences from the articles even if a model is configured")
+    _add_filter_args(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("search", help="ranked passages with their sources", description=(
+        "Hybrid search (embeddings + bm25 keywords, fused) over the indexed passages."
+    ))
+    p.add_argument("query")
+    _add_filter_args(p)
+    p.add_argument("--limit", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("stats", help="what the index holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("serve", help="run the Discord bot (needs DISCORD_TOKEN)", description=(
+        "Connect to Discord and answer @mentions, DMs, thread follow-ups and slash commands. The token "
+        "comes from DISCORD_TOKEN (environment or .env). NEWSBOT_DISCORD_API_BASE points the bot at "
+        "another Discord API, such as the local stand-in the tests use."
+    ))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("chat", help="an interactive conversation in the terminal", description=(
+        "Ask questions one after another; follow-ups use the conversation (\"what about Huawei?\"). "
+        "Works offline with quoted answers, or with the configured language model. Type /new to start "
+        "over, /quit (or Ctrl-D) to leave."
+    ))
+    llm = p.add_mutually_exclusive_group()
+    llm.add_argument("--llm", dest="llm", action="store_true", default=None,
+                     help="compose answers with the configured language model")
+    llm.add_argument("--no-llm", dest="llm", action="store_false", help="quote sentences from the articles")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("config", help="print the effective settings (secrets masked)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _add_freshness_parsers(sub: Any) -> None:
+    """The commands that keep the index fresh: add, remove, feeds, update."""
+    p = sub.add_parser("add", help="add or update articles in the live index (files, folders, URLs)", description=(
+        "Add articles to the live index without a rebuild; the bot keeps answering meanwhile and sees "
+        "them as soon as the update commits (all of them at once, or none if interrupted). Files and "
+        "folders are read like `build` reads them; http(s) URLs are fetched (timeouts, size cap and "
+        "address checks from the fetch_* settings) and their main text, title, date, author and outlet "
+        "extracted. An article whose id or URL is already indexed replaces it if its text changed; a copy "
+        "or near-copy of a stored story is not indexed again, its outlet is recorded on the stored one. "
+        "A source that fails is reported and the rest goes on. Exit status 1 if nothing could be added."
+    ))
+    p.add_argument("sources", nargs="+", metavar="PATH|URL", help="article files, folders, or http(s) URLs")
+    _add_links_arg(p)
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove articles from the live index", description=(
+        "Remove articles by id (as `search --json` shows it) or by URL, atomically: they disappear from "
+        "both the embedding and the keyword side. Exit status 1 if none was found."
+    ))
+    p.add_argument("ids", nargs="+", metavar="ID|URL")
+    p.set_defaults(func=cmd_remove)
+
+    feeds = sub.add_parser("feeds", help="the RSS/Atom feeds `update` polls", description=(
+        "Manage the feeds that `newsbot update` (and the Discord bot every feed_poll_minutes) polls."
+    ))
+    fsub = feeds.add_subparsers(title="feed commands", metavar="ACTION")
+    fp = fsub.add_parser("add", help="follow a feed (checked by fetching it once)", description=(
+        "Fetch the feed once to check it is RSS, Atom or RDF, then register it. Its entries are "
+        "indexed by the next `newsbot update`."
+    ))
+    fp.add_argument("url")
+    fp.set_defaults(func=cmd_feeds_add)
+    fp = fsub.add_parser("list", help="the feeds, when each was last polled and how it went")
+    fp.add_argument("--json", action="store_true")
+    fp.set_defaults(func=cmd_feeds_list)
+    fp = fsub.add_parser("remove", help="stop following a feed (its articles stay indexed)")
+    fp.add_argument("url")
+    fp.set_defaults(func=cmd_feeds_remove)
+    feeds.set_defaults(func=lambda args, settings: feeds.print_help() or 0)
+
+    p = sub.add_parser("update", help="poll every feed once and index new entries (cron-friendly)", description=(
+        "Poll every registered feed once. Unchanged feeds cost one request (ETag / Last-Modified, "
+        "answered 304); each new or changed entry's article page is fetched (the entry's own text is "
+        "used when the page fails) and indexed in one atomic update. On a terminal it shows progress "
+        "and the counts of new/updated/skipped/failed entries; otherwise (cron) it prints nothing "
+        "unless something failed. Exit status 1 if every feed failed, 75 if another update was running "
+        "(it says which process, and since when; one that was killed is noticed and replaced at once). "
+        "Example crontab line: */30 * * * * cd /srv/newsbot && .venv/bin/newsbot update"
+    ))
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--wait", action="store_true", help=(
+        "if another newsbot process (or bot replica) is polling the feeds right now, wait for it and then "
+        "poll again; by default this run skips, since the feeds are being refreshed anyway"))
+    p.set_defaults(func=cmd_update)
+
+
+def _add_links_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--follow-links", action="store_true", help=(
+        "also read symbolic links inside a folder that lead out of it (by default they are skipped and "
+        "reported, so a link to /etc/passwd or a private folder is never indexed)"))
+
+
+def _add_filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", action="append", default=[], metavar="OUTLET",
+                   help="only articles from this outlet (repeatable; case-insensitive)")
+    p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY-MM-DD)")
