@@ -80,6 +80,7 @@ REASON_WEAK = re.compile(
     re.I,
 )
 _NUM = r"\d[\d,.]*"
+_SCALED = _NUM + r"\s?(?:(?:thousand|million|billion|trillion)\s)?"  # "10 million tokens"
 AMOUNT = re.compile(
     r"[$€£¥]\s?\d|" + _NUM + r"\s?(?:%|percent|per cent|billion|million|thousand|trillion|dollars?|euros?|yuan|cents|"
     r"units|GW|GWh|kWh|kW|MW|nm|km|GHz|MHz|MP|TB|GB|megapixels?|kilometers|kilowatts|volts|amps|x\b|times|"
@@ -90,14 +91,14 @@ AMOUNT = re.compile(
 # What a "how much / how many / how fast …" question measures, and how a sentence states it.
 MEASURES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(?:how fast|speed|clock|how quickly)\b", re.I),
-     re.compile(_NUM + r"\s?(?:GHz|MHz|km/h|mph|kW|MW|kilowatts|megawatts|Gbps|Mbps|C\b|x faster|times faster|"
+     re.compile(_SCALED + r"(?:GHz|MHz|km/h|mph|kW|MW|kilowatts|megawatts|Gbps|Mbps|C\b|x faster|times faster|"
                 r"percent faster|minutes|seconds)", re.I)),
-    (re.compile(r"\b(?:cost|costs|price|priced|pricing|pay|paid|charge|charged|fee|fees|worth|spend|spending|"
-                r"invest|invested|raise|raised|lose|lost|loss|revenue|valuation|fine|fines|sell for|sold for)\b", re.I),
+    (re.compile(r"^\W*how much (?:is|are|was|were)\b|\b(?:cost|costs|price|priced|pricing|pay|paid|charge|charged|fee|"
+                r"fees|worth|spend|spending|invest|invested|raise|raised|lose|lost|loss|revenue|valuation|fine|fines|sell for|sold for)\b", re.I),
      re.compile(r"[$€£¥]\s?\d|" + _NUM + r"\s?(?:(?:billion|million|trillion|thousand)\s)?(?:dollars?|euros?|yuan|cents|pounds)",
                 re.I)),
     (re.compile(r"\bhow long\b", re.I),
-     re.compile(_NUM + r"\s?(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|tokens?|km|miles|kilometers|"
+     re.compile(_SCALED + r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|tokens?|km|miles|kilometers|"
                 r"meters|inch(?:es)?)", re.I)),
     (re.compile(r"\b(?:how big|how large|share|percent|percentage|stake)\b", re.I),
      re.compile(_NUM + r"\s?(?:%|percent|per cent|billion|million|trillion|GB|TB|MB|inch|mm|dollars)|[$€£¥]\s?\d",
@@ -174,6 +175,7 @@ class AnswerPlan:
     focus: str = ""  # the question without the dates it names: what the sentences must be about
     published: bool = False  # the dates are the articles' publication dates ("published on …")
     year: int | None = None  # a bare year the question names ("in 2025"): a hint, not a filter
+    years: tuple[int, ...] = ()  # every bare year it names ("from 2024 to 2025")
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -301,6 +303,7 @@ def plan_answer(question: str, query: QueryPlan | None = None) -> AnswerPlan:
         focus=focus if len(focus.split()) >= 2 else question,
         published=any(d.published for d in scoped),
         year=int(years[0]) if len(set(years)) == 1 else None,
+        years=tuple(sorted({int(y) for y in years})),
     )
 
 

@@ -31,7 +31,7 @@ def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit]) -> str:
     mentioned most, wins, in its longest written form ("Sam Bankman-Fried" also counts "Bankman-Fried").
     A capitalised word that only opens sentences ("Because Bankman-Fried …") is not part of a name, and
     outlet names do not count."""
-    question_words = {w.lower() for w in re.findall(r"[\w'’-]+", plan.question)}
+    question_words = {re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’-]+", plan.question)}
     outlets = {h.source.casefold() for h in hits}
     docs: dict[str, set[str]] = {}
     mentions: dict[str, int] = {}
@@ -82,6 +82,10 @@ def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit]) -> str:
     best = ranked[0]
     if len(total_docs[best]) < 2:
         return ""
+    if len(plan.parts) < 2:  # one story asked about: its name must be in most of the best three articles
+        top = {h.doc_id for h in hits if _doc_rank(hits, h.doc_id) < 3}
+        if len(total_docs[best] & top) < 2:
+            return ""
     if len(ranked) > 1 and rank(ranked[1]) == rank(best):
         return ""  # a tie: the evidence does not single one out
     return forms[best]
@@ -95,6 +99,11 @@ _ORG_WORDS = frozenset(
     league team foundation fund institute agency council ministry party network media times post journal
     club airlines motors securities""".split()
 )
+
+
+def _doc_rank(hits: Sequence[Hit], doc_id: str) -> int:
+    """The rank of an article among the retrieved articles (0 = the first one retrieved)."""
+    return list(dict.fromkeys(h.doc_id for h in hits)).index(doc_id)
 
 
 def _is_surname(name: str) -> bool:

@@ -151,11 +151,15 @@ def choose_lead(
         # among the candidates that compete on relevance, those with the strongest cue
         best_score = max(float(scored.scores[i]) for i in eligible)
         strength = {i: plan.cue_strength(_lead_text(scored, i)) for i in eligible}
-        competing = [i for i in eligible if float(scored.scores[i]) >= best_score - CUE_MARGIN] or eligible
+        margin = WHY_CUE_MARGIN if plan.kind == "why" else CUE_MARGIN  # a reason is harder to spot by its words
+        competing = [i for i in eligible if float(scored.scores[i]) >= best_score - margin] or eligible
         top = max(strength[i] for i in competing)
-        if top == 0 and plan.kind in REQUIRED_CUE_KINDS:
+        needed = 1.0 if plan.kind == "how_much" and plan.measure is not None else 0.0
+        if top <= needed and plan.kind in REQUIRED_CUE_KINDS:
             top = max(strength.values())  # only a less relevant sentence has the amount or date
             competing = eligible
+        if plan.kind in REQUIRED_CUE_KINDS and top < max(needed, 1e-9):
+            return None  # a price asked for, and only other amounts found
         if top > 0 and plan.kind in STRICT_CUE_KINDS:
             eligible = [i for i in competing if strength[i] == top]
         elif plan.kind in REQUIRED_CUE_KINDS:
@@ -178,6 +182,7 @@ _POINTS_BACK = re.compile(r"\b(?:the|this|that) (?:announcement|news|move|deal|d
 
 
 CUE_MARGIN = 0.15  # a sentence this much less relevant than the best may still lead for having the cue
+WHY_CUE_MARGIN = 0.05  # a reason is often put in words no cue list has
 
 
 def lead_score(scored: Scored, plan: AnswerPlan, i: int) -> float:

@@ -75,7 +75,7 @@ def score_candidates(
                 about[c.doc_id] = weighted_share(weights, set(title)) if weights else 0.0
             echo = about[c.doc_id] * (len(title & _echo_terms(c.text)) / len(title) if title else 0.0)
         base[i] = (w.context * float(in_context[i]) + w.lexical * overlap + prior
-                   + boost + w.year * _year_fit(c, plan.year) + w.title_echo * echo)
+                   + boost + w.year * _year_fit(c, plan.year, plan.years) + w.title_echo * echo)
     scores = base.copy()
     for i in range(1, n):
         if cands[i - 1].hit is cands[i].hit and cands[i - 1].end <= cands[i].start:
@@ -92,12 +92,16 @@ def _echo_terms(text: str) -> frozenset[str]:
     return frozenset(stem(t.lstrip("$€£¥")) for t in keyword_terms(text))
 
 
-def _year_fit(c: Candidate, year: int | None) -> float:
+def _year_fit(c: Candidate, year: int | None, years: Sequence[int] = ()) -> float:
     """A question about one year ("in 2025"): a sentence naming that year gains, one naming only other
     years loses (so does one of an article whose title names only another year), and an article
-    published before that year began cannot report on it."""
+    published before that year began cannot report on it. A question about a change between years
+    ("from 2024 to 2025"): a sentence naming both gains most."""
     if year is None:
-        return 0.0
+        if len(years) < 2:
+            return 0.0
+        named = {int(y) for y in _YEARS.findall(c.text)}
+        return 0.03 * len(named & set(years)) - (0.03 if named and not named & set(years) else 0.0)
     at = c.hit.published_at
     if at is not None and at.year < year:
         return -0.1
