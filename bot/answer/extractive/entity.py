@@ -82,8 +82,11 @@ def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit]) -> str:
     best = ranked[0]
     if len(total_docs[best]) < 2:
         return ""
-    if len(plan.parts) < 2:  # one story asked about: its name must be in most of the best three articles
-        top = {h.doc_id for h in hits if _doc_rank(hits, h.doc_id) < 3}
+    if len(plan.parts) < 2:
+        # one story asked about: its name must be in two of the articles search clearly put first (the best
+        # three, or any scoring near the best when the scores are flat)
+        best_score = max(h.score for h in hits)
+        top = {h.doc_id for h in hits if _doc_rank(hits, h.doc_id) < 3 or h.score >= _NEAR_BEST * best_score}
         if len(total_docs[best] & top) < 2:
             return ""
     if len(ranked) > 1 and rank(ranked[1]) == rank(best):
@@ -91,6 +94,7 @@ def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit]) -> str:
     return forms[best]
 
 
+_NEAR_BEST = 0.85  # share of the best article score that still counts as "first"
 _WORD = r"[A-Z](?:[\w&'’-]|\.(?=\w))*"  # a capitalised word ("U.S." keeps its dots, a full stop ends it)
 _NAME_PHRASE = re.compile(r"(?<![\w'’-])" + _WORD + r"(?: +(?:(?:of|de|van|von|&) +)?" + _WORD + r")*")
 _ORG_WORDS = frozenset(
