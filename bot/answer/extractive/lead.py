@@ -7,6 +7,8 @@ import functools
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 from newsbot.bot.answer.extractive.candidates import REFERS_BACK, Candidate
 from newsbot.bot.answer.extractive.entity import names_entity
 from newsbot.bot.answer.extractive.options import ExtractiveOptions, TermWeights
@@ -208,19 +210,24 @@ def _lead_text(scored: Scored, i: int) -> str:
     return c.text if c.antecedent is None else f"{scored.cands[c.antecedent].text} {c.text}"
 
 
-def part_leads(scored: Scored, plan: AnswerPlan, term_weight: TermWeights | None) -> list[int]:
-    """For each part of a multi-part question, the best candidate from that part's outlets and dates.
+def part_rankings(
+    scored: Scored, plan: AnswerPlan, term_weight: TermWeights | None, part_vectors: np.ndarray | None = None
+) -> list[list[tuple[float, int]]]:
+    """For each part of a multi-part question, its candidates from that part's outlets and dates, as
+    (part score, candidate index) best first; the first is the part's line, never another part's line.
 
-    A part's own idf-weighted words decide, plus the candidate's relevance to the whole question (a
-    part's cosine added nothing on MultiHop-RAG: its clauses paraphrase the evidence)."""
-    out: list[int] = []
-    for part in plan.parts:
+    A part's own idf-weighted words, the cosine of its clause with the candidate in context
+    (`part_vectors`: (n_parts, dim) unit vectors of the parts' texts) and the candidate's relevance to the
+    whole question make up the part score."""
+    out: list[list[tuple[float, int]]] = []
+    taken: set[int] = set()
+    w = scored.weights
+    for k, part in enumerate(plan.parts):
         weights = word_weights(keyword_terms(part.text), term_weight)
         wanted = {s.casefold() for s in part.sources}
-        best, best_score = None, -1.0
+        cos = scored.vectors @ part_vectors[k] if part_vectors is not None and w.part_cosine else None
+        ranked: list[tuple[float, int]] = []
         for i, c in enumerate(scored.cands):
-            if i in out:
-                continue  # each part brings a sentence of its own
             if wanted and c.hit.source.casefold() not in wanted:
                 continue
             at = c.hit.published_at
@@ -228,9 +235,15 @@ def part_leads(scored: Scored, plan: AnswerPlan, term_weight: TermWeights | None
                 continue
             if c.antecedent is None and REFERS_BACK.match(c.text):
                 continue
-            s = scored.weights.part_lexical * weighted_share(weights, scored.terms[i]) + float(scored.scores[i])
-            if s > best_score:
-                best, best_score = i, s
-        if best is not None:
-            out.append(best)
+            s = w.part_lexical * weighted_share(weights, scored.terms[i]) + float(scored.scores[i])
+            if cos is not None:
+                s += w.part_cosine * float(cos[i])
+            ranked.append((s, i))
+        ranked.sort(key=lambda t: -t[0])
+        first = next((t for t in ranked if t[1] not in taken), None)  # each part brings a sentence of its own
+        if first is None:
+            out.append([])
+            continue
+        taken.add(first[1])
+        out.append([first] + [t for t in ranked if t != first])
     return out

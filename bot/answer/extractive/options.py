@@ -25,6 +25,7 @@ class ScoreWeights:
     title_echo: float = 0.2  # restates its article's title (the story's main fact), times how much that
     # title is about the question
     part_lexical: float = 1.0  # a part's line: share of the part's idf-weighted words, plus the score above
+    part_cosine: float = 0.6  # ... plus the cosine of the part's clause with "title: sentence"
 
 
 @dataclass(frozen=True)
@@ -37,5 +38,6 @@ class ExtractiveOptions:
     merge_similarity: float = 0.6  # ... and one this close from another article adds its citation instead
     lead_margin: float = 0.04  # a lead from a lower-ranked article must beat the top article's by this
     min_key_share: float = 0.2  # the lead must carry this share of the question's weighted key words
+    part_second: float = 0.8  # a part's second sentence joins at this share of its line's part score
     other_article: float = 0.9  # a sentence of another article than the lead's joins at this share of its score
     score: ScoreWeights = field(default_factory=ScoreWeights)

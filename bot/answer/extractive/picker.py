@@ -75,6 +75,26 @@ class Picker:
         self.groups.append((role, group))
         return True
 
+    def second_part_sentences(self, rankings: Sequence[Sequence[tuple[float, int]]]) -> None:
+        """For each part of a multi-part question, its next best sentence (`rankings`: per part, (part
+        score, candidate) best first, the part's line first) when it scores near the part's line and fits
+        the budget: a part's evidence is often its article's second sentence on the point, which the
+        whole question's ranking leaves out."""
+        cands = self.scored.cands
+        for ranked in rankings:
+            if not ranked:
+                continue
+            top = ranked[0][0]
+            for s, i in ranked[1:]:
+                if s < self.opts.part_second * top:
+                    break
+                if i in self.chosen:
+                    continue
+                if self.words() + sum(len(cands[j].text.split()) for j in self.group_for(i)) > self.opts.max_words:
+                    continue
+                if self.add(i, "part"):
+                    break
+
     def fill(self, plan: AnswerPlan, budget_only: bool = False) -> None:
         """Supporting sentences, best first, while they stay close to the best score and fit the budget."""
         scored, opts = self.scored, self.opts

@@ -29,7 +29,7 @@ from newsbot.bot.answer.answers import Answer
 from newsbot.bot.answer.extractive.candidates import candidates
 from newsbot.bot.answer.extractive.compose import compose, not_found
 from newsbot.bot.answer.extractive.entity import answer_entity, names_entity
-from newsbot.bot.answer.extractive.lead import MEASURE_WORDS, choose_lead, part_leads, subject_terms
+from newsbot.bot.answer.extractive.lead import MEASURE_WORDS, choose_lead, part_rankings, subject_terms
 from newsbot.bot.answer.extractive.options import ExtractiveOptions, TermWeights
 from newsbot.bot.answer.extractive.picker import Picker
 from newsbot.bot.answer.extractive.scoring import is_relevant, score_candidates
@@ -79,7 +79,11 @@ def extractive_answer(
     subject = tuple(t for t in subject if t not in outlet_words)  # the outlet is the scope's job
     scored = score_candidates(cands, embedder, question_vector, weights, plan, opts.score)
     key_weights = [weights] + [word_weights(keyword_terms(p.text), term_weight) for p in plan.parts]
-    parts = part_leads(scored, plan, term_weight) if len(plan.parts) >= 2 else []
+    rankings = []
+    if len(plan.parts) >= 2:
+        part_vectors = embedder.encode([p.text for p in plan.parts]) if opts.score.part_cosine else None
+        rankings = part_rankings(scored, plan, term_weight, part_vectors)
+    parts = [r[0][1] for r in rankings if r]
     asked = [t for t in weights if t not in subject and not t.isdigit() and not MEASURE_WORDS.match(t)]
     # a "who / which" answer opens with the name the evidence agrees on, quoted from a sentence naming it
     entity = answer_entity(scored, plan, hits) if plan.kind in ENTITY_KINDS else ""
@@ -93,6 +97,7 @@ def extractive_answer(
     if len(plan.parts) < 2:
         picker.fill(plan)
     else:
+        picker.second_part_sentences(rankings)
         picker.fill(plan, budget_only=True)
     if entity and not names_entity(entity, " ".join(cands[i].text for i in picker.chosen)):
         entity = ""  # the name must be visible in what the answer quotes
