@@ -127,6 +127,22 @@ def choose_lead(
     together with its antecedent, or not at all; a short lead-in does not lead. Among those that carry
     what the question kind asks for (when any does), the best one of the article search ranked first
     leads unless another scores `lead_margin` higher."""
+    eligible = _eligible_leads(scored, plan, key_weights, opts, subject, asked)
+    if not eligible and asked and plan.kind == "how_much":
+        # no sentence with an amount names what else the question says ("base", "export rules"): the
+        # question's words are a preference, the subject's are the requirement
+        eligible = _eligible_leads(scored, plan, key_weights, opts, subject, ())
+    if not eligible:
+        return None
+    return _best_lead(scored, plan, eligible, among, entity)
+
+
+def _eligible_leads(
+    scored: Scored, plan: AnswerPlan, key_weights: Sequence[dict[str, float]], opts: ExtractiveOptions,
+    subject: Sequence[str], asked: Sequence[str],
+) -> list[int]:
+    """The candidates that may lead: in the asked period and outlets, standing on their own, carrying the
+    question's key words and (for an amount or a date) stating it about the subject."""
     cands = scored.cands
     eligible = []
     for i, c in enumerate(cands):
@@ -144,8 +160,12 @@ def choose_lead(
         if plan.kind in REQUIRED_CUE_KINDS and not _states_about(scored, i, subject, asked, plan.kind):
             continue  # an amount or a date, but not of the thing asked about
         eligible.append(i)
-    if not eligible:
-        return None
+    return eligible
+
+
+def _best_lead(scored: Scored, plan: AnswerPlan, eligible: list[int], among: Sequence[int], entity: str) -> int | None:
+    """The lead among the eligible candidates: a part line first, then what the question kind asks for."""
+    cands = scored.cands
     preferred = [i for i in among if i in eligible]
     if preferred:  # a multi-part question opens with the best of its part lines
         eligible = preferred
