@@ -73,6 +73,19 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _LINE = re.compile(r"\n")
 
 
+_BLOCK_START = re.compile(r"[ \t]*(?:[-*•+>#|]|\d{1,3}[.)])")
+_LINE_END = re.compile(r"""[.!?…:;"'”’)\]]\s*$""")
+
+
+def _soft_wrap(text: str, para_start: int, at: int, para_end: int) -> bool:
+    """Whether the line break at `at` only wraps a long line of running text (a hard-wrapped Markdown
+    paragraph): the line is long and ends mid-sentence, and the next line starts no list item or heading."""
+    line = text[text.rfind("\n", para_start, at) + 1: at]
+    following = text[at + 1: para_end].split("\n", 1)[0]
+    return (len(line.strip()) >= 40 and not _LINE_END.search(line) and bool(following.strip())
+            and not _BLOCK_START.match(following))
+
+
 def sentence_spans(text: str) -> list[tuple[int, int, bool]]:
     """(start, end, paragraph_ends_here) for each sentence or line of `text`, whitespace trimmed."""
     spans: list[tuple[int, int, bool]] = []
@@ -81,7 +94,8 @@ def sentence_spans(text: str) -> list[tuple[int, int, bool]]:
     for para_end, next_start in paragraphs:
         para_spans: list[tuple[int, int]] = []
         line_start = para_start
-        line_ends = [m.start() for m in _LINE.finditer(text, para_start, para_end)] + [para_end]
+        line_ends = [m.start() for m in _LINE.finditer(text, para_start, para_end)
+                     if not _soft_wrap(text, para_start, m.start(), para_end)] + [para_end]
         for line_end in line_ends:
             cut = line_start
             for m in _SENTENCE_END.finditer(text, line_start, line_end):

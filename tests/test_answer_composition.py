@@ -221,3 +221,20 @@ def test_follow_ups_are_answered_about_the_new_subject(engine: Engine) -> None:
     first = engine.ask("Why is Xiaomi dropping Leica?")
     follow = engine.ask("What about Huawei?", history=[Turn(first.question, first.text)])
     assert "Huawei" in follow.standalone_question and "Huawei" in first_sentences(follow.text, 3)
+
+
+def test_a_when_answer_dates_the_event_asked_about(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    write_article(folder, "g.md", title="Brightline Looks Abroad", source="Valley Ledger", date="2025-05-02",
+                  url="https://ledger.example/brightline-abroad", body="""
+        Brightline has not yet published a 2026 revenue target, but executives have pointed to new factories in
+        Hungary and Spain as a major driver.
+
+        Brightline opened its first office in Lyon in 2019, with twelve engineers.
+        """)
+    engine = Engine(make_settings(tmp_path / "index", corpus=str(folder)))
+    engine.build()
+    # the only date near "Hungary factory" is a revenue target's year: that dates nothing asked about
+    assert not engine.ask("When did Brightline's Hungary factory start production?").found
+    opened = engine.ask("When did Brightline open its Lyon office?")
+    assert opened.found and "2019" in first_sentences(opened.text, 1)

@@ -95,3 +95,13 @@ def test_title_source_date_are_in_every_passage() -> None:
     doc = _doc(_body(paragraphs=4))
     for c in chunk_document(doc, max_tokens=100, overlap=10):
         assert c.passage.startswith("Chip makers race to 2nm — Fab Report, 2025-03-14\n")
+
+
+def test_a_hard_wrapped_paragraph_is_split_into_sentences_not_lines() -> None:
+    from newsbot.index.text import sentence_spans
+
+    text = ("Brightline has not yet published a revenue target, but executives have pointed to new factories in\n"
+            "Hungary and Spain as a major driver. Shares rose.\n\nThe models affected are:\n- Pro 200\n- Max 300\nKey facts\nShort")
+    sentences = [text[s:e] for s, e, _ in sentence_spans(text)]
+    assert sentences[0].endswith("factories in\nHungary and Spain as a major driver.")
+    assert sentences[1:] == ["Shares rose.", "The models affected are:", "- Pro 200", "- Max 300", "Key facts", "Short"]

@@ -99,7 +99,8 @@ def candidates(hits: Sequence[Hit], limit: int) -> list[Candidate]:
             key = (hit.doc_id, hit.start + s)
             if key not in by_key:
                 antecedent = previous if REFERS_BACK.match(stripped) else None
-                add(key, Candidate(0, rank, doc_rank, hit, s, e, stripped), antecedent)
+                # a hard-wrapped sentence is quoted on one line
+                add(key, Candidate(0, rank, doc_rank, hit, s, e, re.sub(r"\s*\n\s*", " ", stripped)), antecedent)
             previous = key
     kept = units
     position = {key: n for n, (key, _, _) in enumerate(kept)}

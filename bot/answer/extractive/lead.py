@@ -20,7 +20,7 @@ from newsbot.bot.answer.extractive.words import (
     weighted_share,
     word_weights,
 )
-from newsbot.bot.answer.plan import REQUIRED_CUE_KINDS, STRICT_CUE_KINDS, AnswerPlan
+from newsbot.bot.answer.plan import DATE, REQUIRED_CUE_KINDS, STRICT_CUE_KINDS, AnswerPlan
 from newsbot.index.hits import Hit
 from newsbot.index.text import keyword_terms, stem
 
@@ -94,7 +94,27 @@ def _states_about(scored: Scored, i: int, subject: Sequence[str], asked: Sequenc
     words = _lead_words(scored, i)
     if not covers(words, subject[:1]) or not covers(_passage_words(scored.cands[i]), subject):
         return False
+    if kind == "when" and asked:
+        # in other words than the question's ("team up" / "partnership"), it must at least name every subject
+        return _date_near(scored.cands[i].text, asked, DATE_WINDOW, subject_named=covers(words, subject))
     return kind != "how_much" or not asked or any(covers(words, [t]) for t in asked)
+
+
+DATE_WINDOW = 8  # words between a lead's date and the asked event's word ("start" ... "production")
+
+
+def _date_near(text: str, asked: Sequence[str], window: int, subject_named: bool) -> bool:
+    """Whether a date in `text` lies within `window` words of one of the question's `asked` words, when
+    the sentence has any ("a 2025 sales target … factories in Hungary" does not date a factory's start);
+    a sentence saying it in other words ("announced their partnership in 2016" for "team up") passes when
+    it names every subject of the question (`subject_named`)."""
+    tokens = re.findall(r"[\w'’-]+", text)
+    stems = [stem(t.lower()) for t in tokens]
+    dates = [n for n, t in enumerate(tokens) if DATE.fullmatch(t)]
+    near = [n for n, s_ in enumerate(stems) if any(covers({s_}, [t]) for t in asked)]
+    if not near:
+        return subject_named
+    return any(abs(a - b) <= window for a in dates for b in near)
 
 
 def _lead_words(scored: Scored, i: int) -> set[str]:
