@@ -201,7 +201,7 @@ class ImportedFeed:
     detail: str = ""
 
     def line(self) -> str:
-        """`added    URL (Title, 12 entries)` and the like, for a terminal."""
+        """`added    URL (Title): 12 entries now` and the like, for a terminal."""
         name = f"{self.url} ({self.title})" if self.title and self.outcome != "failed" else self.url
         return f"{self.outcome:<8} {name}" + (f": {self.detail}" if self.detail else "")
 
