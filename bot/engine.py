@@ -45,7 +45,8 @@ from newsbot.index.store.sql import DatabaseUnreadable
 from newsbot.index.text import keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest and bot.feed_updates pull in trafilatura and feedparser (≈ 0.4 s): imported when fetching
-    from newsbot.bot.feed_updates import FeedCheck, UpdateReport
+    from newsbot.bot.feed_updates import FeedCheck, FeedImport, UpdateReport
+    from newsbot.index.ingest.opml import OpmlFeed
 
 log = logging.getLogger("newsbot.engine")
 
@@ -295,13 +296,22 @@ class Engine:
     def add_feed(self, url: str, *, added_by: str = "") -> FeedCheck:
         """Register an RSS/Atom feed after polling it once; raises FeedProblem when it is not usable.
 
-        Its entries are indexed by the next `update_feeds`."""
-        from newsbot.bot.feed_updates import FeedCheck, check_feed
+        `url` may be a site's web page: the first feed it links (`<link rel="alternate" …>`) is
+        registered instead, and the result says so (`FeedCheck.page`). Its entries are indexed by the
+        next `update_feeds`."""
+        from newsbot.bot.feed_updates import check_feed, register_feed
 
-        url = url.strip()
-        feed = check_feed(url, self.fetch_policy())
-        added = self.state.add_feed(url, added_by=added_by, title=feed.title)
-        return FeedCheck(url=url, title=feed.title, entries=len(feed.entries), added=added)
+        found = check_feed(url.strip(), self.fetch_policy())
+        return register_feed(self.state, found, added_by=added_by)
+
+    def import_feeds(
+        self, feeds: Sequence[OpmlFeed], *, added_by: str = "", progress: Progress | None = None
+    ) -> FeedImport:
+        """Register every feed of a list (an OPML file's), each checked as `add_feed` checks one; one that
+        fails is reported in the result and the others go on (see `bot.feed_updates.import_feeds`)."""
+        from newsbot.bot.feed_updates import import_feeds
+
+        return import_feeds(self.state, self.fetch_policy(), feeds, added_by=added_by, progress=progress)
 
     def remove_feed(self, url: str) -> bool:
         """Stop polling a feed (its articles stay in the index); False if it was not registered."""

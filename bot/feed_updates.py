@@ -1,5 +1,5 @@
-"""RSS/Atom feeds: registering one (`check_feed`), and updating the index from all of them
-(`update_feeds`).
+"""RSS/Atom feeds: registering one (`check_feed`, which also finds the feed a site's page links) or
+many (`import_feeds`, from OPML), and updating the index from all of them (`update_feeds`).
 
 Every registered feed is polled once with its ETag / Last-Modified, so an unchanged feed costs one
 request answered 304. Entries not seen before (or whose title/summary/content changed since) get their
@@ -27,9 +27,11 @@ from newsbot.bot.state import LeaseInfo, State, holder_is_dead, process_holder
 from newsbot.index.build import BuildReport, Progress, no_progress
 from newsbot.index.documents import Document
 from newsbot.index.faults import checkpoint
+from newsbot.index.ingest.discovery import FoundFeed, find_feed
 from newsbot.index.ingest.feeds import Feed, FeedEntry, FeedError, entry_document, poll_feed
 from newsbot.index.ingest.fetch import FetchError, FetchPolicy, fetch
 from newsbot.index.ingest.loaders import article_too_big
+from newsbot.index.ingest.opml import OpmlFeed
 from newsbot.index.store.locks import file_lock
 
 log = logging.getLogger("newsbot.ingest")
@@ -50,8 +52,23 @@ class FeedCheck:
     title: str
     entries: int
     added: bool  # False: it was registered already
+    page: str = ""  # the web page the feed was found on ('' when the URL given was the feed)
+    others: tuple[str, ...] = ()  # the page's other feed links, not followed
 
     def __str__(self) -> str:
+        return self.discovery() + self._outcome()
+
+    def discovery(self) -> str:
+        """'' when the URL given was a feed; else which feed the page links and which one was taken."""
+        if not self.page:
+            return ""
+        if not self.others:
+            return f"<{self.page}> is a web page; it links the feed <{self.url}>. "
+        rest = ", ".join(f"<{u}>" for u in self.others[:5]) + (" …" if len(self.others) > 5 else "")
+        return (f"<{self.page}> links {len(self.others) + 1} feeds; took the first, <{self.url}> "
+                f"(the others: {rest}; add one by its own URL to follow it instead). ")
+
+    def _outcome(self) -> str:
         name = f"{self.title} <{self.url}>" if self.title else f"<{self.url}>"
         if not self.added:
             return f"Already following {name}."
@@ -148,17 +165,119 @@ def entry_fingerprint(entry: FeedEntry) -> str:
     return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def check_feed(url: str, policy: FetchPolicy) -> Feed:
-    """Poll `url` once (no validators); raise FeedProblem with the reason when it is not a usable feed."""
+def check_feed(url: str, policy: FetchPolicy) -> FoundFeed:
+    """Poll `url` once (no validators), or, when it is a web page, the first feed it links (see
+    `index.ingest.discovery`); raise FeedProblem with the reason when neither gives a usable feed."""
     try:
-        poll = poll_feed(url, policy)
+        found = find_feed(url, policy)
     except (FetchError, FeedError) as exc:
         raise FeedProblem(f"{url}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - whatever a hostile feed makes go wrong, say so in one line
         log.warning("feed %s could not be checked", url, exc_info=True)
         raise FeedProblem(f"{url}: {_one_line(exc)}") from None
-    assert poll.feed is not None
-    return poll.feed
+    assert found.poll.feed is not None
+    return found
+
+
+def register_feed(state: State, found: FoundFeed, *, added_by: str = "", title: str = "") -> FeedCheck:
+    """Register the feed `check_feed` found (`title`: the name to use when the feed has none)."""
+    feed = found.poll.feed
+    assert feed is not None
+    name = feed.title or title
+    added = state.add_feed(found.url, added_by=added_by, title=name)
+    others = tuple(link.url for link in found.links[1:])
+    return FeedCheck(url=found.url, title=name, entries=len(feed.entries), added=added, page=found.page,
+                     others=others)
+
+
+@dataclass(frozen=True)
+class ImportedFeed:
+    """One feed of an import. outcome: "added", "skipped" (followed already, or listed twice) or
+    "failed"; detail says why it was skipped or failed, or which feed a page led to."""
+
+    url: str
+    outcome: str
+    title: str = ""
+    detail: str = ""
+
+    def line(self) -> str:
+        """`added    URL (Title): 12 entries now` and the like, for a terminal."""
+        name = f"{self.url} ({self.title})" if self.title and self.outcome != "failed" else self.url
+        return f"{self.outcome:<8} {name}" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass
+class FeedImport:
+    """The outcome of `import_feeds`, one `ImportedFeed` per feed of the list, in list order."""
+
+    feeds: list[ImportedFeed] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for f in self.feeds if f.outcome == outcome)
+
+    def summary(self) -> str:
+        return f"{self.count('added')} added, {self.count('skipped')} skipped, {self.count('failed')} failed"
+
+    def to_json(self) -> dict[str, object]:
+        return {"added": self.count("added"), "skipped": self.count("skipped"), "failed": self.count("failed"),
+                "feeds": [f.__dict__ for f in self.feeds]}
+
+
+def import_feeds(
+    state: State, policy: FetchPolicy, feeds: Sequence[OpmlFeed], *, added_by: str = "",
+    progress: Progress | None = None,
+) -> FeedImport:
+    """Register every feed of a list (an OPML file's), each checked like `check_feed` checks one.
+
+    A feed already followed, or listed twice, is skipped without a request. The others are fetched
+    concurrently; one that fails is reported and not registered, and the rest go on. The report
+    lists the feeds in list order; they are registered one at a time, by the calling thread."""
+    progress = progress or no_progress
+    followed = {f.url for f in state.feeds()}
+    results: list[ImportedFeed | None] = []
+    to_check: list[tuple[int, OpmlFeed]] = []
+    listed: set[str] = set()
+    for item in feeds:
+        if item.url in followed:
+            results.append(ImportedFeed(item.url, "skipped", item.title, "followed already"))
+        elif item.url in listed:
+            results.append(ImportedFeed(item.url, "skipped", item.title, "listed twice in the file"))
+        else:
+            to_check.append((len(results), item))
+            results.append(None)
+        listed.add(item.url)
+    if to_check:
+        progress("feeds", 0, len(to_check))
+        with ThreadPoolExecutor(max_workers=min(PAGE_WORKERS, len(to_check))) as pool:
+            checks = pool.map(lambda job: _checked(job[1].url, policy), to_check)
+            for n, ((i, item), found) in enumerate(zip(to_check, checks, strict=True), 1):
+                results[i] = _imported(state, item, found, added_by)
+                progress("feeds", n, len(to_check))
+    return FeedImport([r for r in results if r is not None])
+
+
+def _checked(url: str, policy: FetchPolicy) -> FoundFeed | FeedProblem:
+    try:
+        return check_feed(url, policy)
+    except FeedProblem as exc:
+        return exc
+
+
+def _imported(state: State, item: OpmlFeed, found: FoundFeed | FeedProblem, added_by: str) -> ImportedFeed:
+    if isinstance(found, FeedProblem):
+        reason = str(found)
+        reason = reason[len(item.url) + 2:] if reason.startswith(item.url + ": ") else reason
+        return ImportedFeed(item.url, "failed", item.title, reason)
+    check = register_feed(state, found, added_by=added_by, title=item.title)
+    entries = f"{check.entries} entr{'y' if check.entries == 1 else 'ies'} now"
+    if check.page:
+        if not check.added:
+            return ImportedFeed(item.url, "skipped", check.title, f"a web page linking {check.url}, followed already")
+        return ImportedFeed(item.url, "added", check.title, f"a web page; added the feed it links, {check.url} "
+                                                             f"({entries})")
+    if not check.added:  # added meanwhile by someone else
+        return ImportedFeed(item.url, "skipped", check.title, "followed already")
+    return ImportedFeed(item.url, "added", check.title, entries)
 
 
 def _one_line(exc: BaseException) -> str:

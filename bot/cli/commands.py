@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
 import os
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from newsbot.bot.answer.answers import printable, safe_url
@@ -91,6 +93,60 @@ def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: not added: {exc}", file=sys.stderr)
         return 1
     print(str(check))
+    return 0
+
+
+def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.index.ingest.opml import OpmlError, parse_opml
+
+    name = "standard input" if args.file == "-" else args.file
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        listed = parse_opml(data)
+    except OSError as exc:
+        print(f"error: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except OpmlError as exc:
+        print(f"error: {name}: {exc}", file=sys.stderr)
+        return 2
+    if not listed:
+        print(f"error: {name}: no feeds in it (no <outline> has an xmlUrl)", file=sys.stderr)
+        return 2
+    report = _engine(settings).import_feeds(listed, progress=progress_bar())
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for item in report.feeds:
+            print(f"  {printable(item.line())}")
+        print(f"Imported {name}: {report.summary()}." + (
+            " Import it again later to retry the failed ones (the others are skipped)."
+            if report.count("failed") else ""))
+    return 1 if report.count("failed") else 0
+
+
+def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.index.ingest.opml import write_opml
+
+    feeds = _engine(settings).feeds()
+    data = write_opml((f.url, f.title) for f in feeds)
+    if args.file == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    target = os.path.abspath(args.file)
+    partial = f"{target}.{os.getpid()}.partial"
+    try:  # a new file renamed over the old one: an interrupted export leaves the old file whole
+        with open(partial, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        print(f"error: cannot write {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"Exported {len(feeds)} feed(s) to {args.file}.")
     return 0
 
 

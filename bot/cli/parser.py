@@ -12,6 +12,8 @@ from newsbot.bot.cli.commands import (
     cmd_chat,
     cmd_config,
     cmd_feeds_add,
+    cmd_feeds_export,
+    cmd_feeds_import,
     cmd_feeds_list,
     cmd_feeds_remove,
     cmd_remove,
@@ -27,6 +29,7 @@ examples:
   newsbot build ~/news/ articles.jsonl       index your own files and folders
   newsbot add today.md https://example.com/a add articles to the live index (files, folders, URLs)
   newsbot feeds add https://example.com/rss  follow a feed; `newsbot update` indexes its new entries
+  newsbot feeds import subscriptions.opml    follow every feed a feed reader exported
   newsbot ask "Why is Xiaomi dropping Leica?"
   newsbot search "Leica" --source Weibo --json
   newsbot stats
@@ -144,9 +147,11 @@ def _add_freshness_parsers(sub: Any) -> None:
     fsub = feeds.add_subparsers(title="feed commands", metavar="ACTION")
     fp = fsub.add_parser("add", help="follow a feed (checked by fetching it once)", description=(
         "Fetch the feed once to check it is RSS, Atom or RDF, then register it. Its entries are "
-        "indexed by the next `newsbot update`."
+        "indexed by the next `newsbot update`. The URL may be a site's page instead: the feed it links "
+        "(<link rel=\"alternate\" type=\"application/rss+xml\">, or Atom) is found and followed; if it "
+        "links several, the first is taken and the others are named."
     ))
-    fp.add_argument("url")
+    fp.add_argument("url", help="the feed's address, or a web page that links its feed")
     fp.set_defaults(func=cmd_feeds_add)
     fp = fsub.add_parser("list", help="the feeds, when each was last polled and how it went")
     fp.add_argument("--json", action="store_true")
@@ -154,6 +159,23 @@ def _add_freshness_parsers(sub: Any) -> None:
     fp = fsub.add_parser("remove", help="stop following a feed (its articles stay indexed)")
     fp.add_argument("url")
     fp.set_defaults(func=cmd_feeds_remove)
+    fp = fsub.add_parser("import", help="follow every feed of an OPML file (a feed reader's export)", description=(
+        "Follow every feed an OPML file lists (each <outline> with an xmlUrl, nested category outlines "
+        "included), each checked by fetching it once, as `feeds add` does. Feeds already followed, or "
+        "listed twice, are skipped; one that fails is reported and the others are added all the same. "
+        "Prints one line per feed (added / skipped / failed and why). Exit status 0 when no feed failed, "
+        "1 when some did (import the file again later to retry them: the others are skipped), "
+        "2 when the file cannot be read or is not OPML."
+    ))
+    fp.add_argument("file", metavar="FILE", help="an .opml file, or - for standard input")
+    fp.add_argument("--json", action="store_true", help="print the report as JSON")
+    fp.set_defaults(func=cmd_feeds_import)
+    fp = fsub.add_parser("export", help="write the followed feeds as an OPML file (for any feed reader)", description=(
+        "Write the feeds this index follows as OPML 2.0, which feed readers import. Importing the "
+        "file again adds nothing new. An existing FILE is replaced at once, never left half-written."
+    ))
+    fp.add_argument("file", metavar="FILE", help="the .opml file to write, or - for standard output")
+    fp.set_defaults(func=cmd_feeds_export)
     feeds.set_defaults(func=lambda args, settings: feeds.print_help() or 0)
 
     p = sub.add_parser("update", help="poll every feed once and index new entries (cron-friendly)", description=(
