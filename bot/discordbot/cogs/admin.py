@@ -170,7 +170,8 @@ class AdminCog(commands.Cog):
         """When the bot polls the feeds next, in words: what /feeds add and /feeds list tell admins."""
         schedule = self.bot.feed_schedule
         if schedule is None:
-            return "Automatic polling is off (feed_poll_minutes = 0): run /feeds update or `newsbot update` to index new entries."
+            return ("Automatic polling is off (feed_poll_minutes = 0): run /feeds update or `newsbot update` "
+                    "to index new entries.")
         every = _duration(schedule.minutes * 60)
         seconds = schedule.seconds_to_next()
         if seconds is None:
