@@ -147,13 +147,27 @@ class Settings:
     discord_allowed_guilds: str = _s("", "Comma-separated guild ids the bot answers in; empty = all.")
     discord_allowed_channels: str = _s("", "Comma-separated channel ids the bot answers in; empty = all.")
     discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false).")
-    discord_user_cooldown: float = _s(5.0, "Seconds a user waits between questions.")
+    discord_message_content: bool = _s(
+        True, "Ask Discord for the privileged Message Content intent (thread follow-ups and replies without an "
+        "@mention). Not granted in the developer portal: the bot connects without it and says so; false = never ask."
+    )
+    discord_user_burst: int = _s(
+        3, "Questions one user may ask in quick succession (a token bucket: a conversation's follow-ups flow, a "
+        "flood is refused with the time to retry); 1 = one question per discord_user_cooldown."
+    )
+    discord_user_cooldown: float = _s(
+        20.0, "Seconds for one of a user's discord_user_burst questions to come back (the bucket refills one question "
+        "per this many seconds); 0 = no per-user limit."
+    )
     discord_guild_rate: int = _s(30, "Questions per minute per server.")
     discord_sharded: bool = _s(False, "Run discord.py's AutoShardedClient (large bots, or several replicas).")
     discord_shard_count: int = _s(0, "Total shards when sharded; 0 = what Discord recommends.")
     discord_shard_ids: str = _s("", "Comma-separated shard ids this replica runs; empty = all of them.")
     # --- freshness ---
-    feed_poll_minutes: float = _s(0.0, "Poll feeds every N minutes while the bot runs; 0 = never.")
+    feed_poll_minutes: float = _s(
+        30.0, "While the bot runs it polls the feeds every N minutes (when there are any; one replica at a time); "
+        "0 = never (then run /feeds update or `newsbot update`)."
+    )
     fetch_timeout: float = _s(15.0, "Seconds per HTTP request when fetching pages and feeds.")
     fetch_max_bytes: int = _s(5_000_000, "Largest page or feed accepted, in bytes.")
     max_article_bytes: int = _s(

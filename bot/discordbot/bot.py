@@ -25,6 +25,7 @@ from newsbot.bot.discordbot.common import error_id
 from newsbot.bot.discordbot.guards import RateLimiter
 from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
 from newsbot.bot.engine import Engine
+from newsbot.bot.freshness import PollSchedule, poll_feeds_forever
 
 log = logging.getLogger("newsbot.discord")
 T = TypeVar("T")
@@ -43,7 +44,8 @@ class NewsBot(commands.Bot):
         self.engine = engine
         self.settings = settings or engine.settings
         intents = discord.Intents.default()
-        intents.message_content = True  # needed to read @mention questions and thread follow-ups
+        # Thread follow-ups and replies without an @mention need it; mentions and DMs carry their text anyway.
+        intents.message_content = self.settings.discord_message_content
         kwargs.setdefault("guild_ready_timeout", 2.0)
         super().__init__(
             command_prefix=commands.when_mentioned,  # no prefix commands; slash commands only
@@ -52,7 +54,9 @@ class NewsBot(commands.Bot):
             help_command=None,
             **kwargs,
         )
-        self.limiter = RateLimiter(self.settings.discord_user_cooldown, self.settings.discord_guild_rate)
+        self.limiter = RateLimiter(self.settings.discord_user_cooldown, self.settings.discord_guild_rate,
+                                   user_burst=self.settings.discord_user_burst)
+        self.feed_schedule: PollSchedule | None = None  # set while the bot polls feeds on its own
         self.started_at = time.monotonic()
         self.ready_to_answer = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
@@ -61,8 +65,13 @@ class NewsBot(commands.Bot):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
+        """Runs in `login`, once the application (and its flags) is known and before the gateway connects."""
         from newsbot.bot.discordbot.cogs import setup_cogs
 
+        if not self.settings.discord_message_content:
+            log.info("Message Content intent not requested (discord_message_content=false): %s", WITHOUT_CONTENT)
+        elif not message_content_granted(self.application_flags):
+            self._without_message_content("not enabled for this application in the developer portal")
         await setup_cogs(self)
         guild_id = self.settings.discord_guild_id
         if guild_id:
@@ -73,10 +82,29 @@ class NewsBot(commands.Bot):
             synced = await self.tree.sync()
         log.info("synced %d slash commands (%s)", len(synced), f"guild {guild_id}" if guild_id else "global")
         self.spawn(self._warm_up())
-        if self.settings.feed_poll_minutes > 0:
-            from newsbot.bot.freshness import poll_feeds_forever
+        minutes = self.settings.feed_poll_minutes
+        if minutes > 0:  # every round polls only if feeds exist, and only one replica at a time (a lease)
+            self.feed_schedule = PollSchedule(minutes)
+            self.spawn(poll_feeds_forever(self.engine, minutes, schedule=self.feed_schedule))
 
-            self.spawn(poll_feeds_forever(self.engine, self.settings.feed_poll_minutes))
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """discord.py's connect, once more without the Message Content intent if Discord refuses it (close
+        code 4014: the application's flags said it was granted, the gateway says it is not)."""
+        try:
+            await super().connect(reconnect=reconnect)
+        except discord.PrivilegedIntentsRequired:
+            # The sharded client has closed itself by now: it cannot connect again.
+            if not self._connection._intents.message_content or self.is_closed():
+                raise
+            self._without_message_content("Discord refused it (gateway close code 4014)")
+            await super().connect(reconnect=reconnect)
+
+    def _without_message_content(self, why: str) -> None:
+        """Identify without the Message Content intent from now on, and say once what that turns off."""
+        # discord.py reads the intents to IDENTIFY with from the connection state; `Client.intents` is a copy.
+        self._connection._intents.message_content = False
+        log.warning("Message Content intent not granted (%s): %s Enable MESSAGE CONTENT under Bot → Privileged "
+                    "Gateway Intents to turn them on, or set discord_message_content=false.", why, WITHOUT_CONTENT)
 
     async def _warm_up(self) -> None:
         """Load the model and the index before the first question (in a worker thread)."""
@@ -130,6 +158,17 @@ class NewsBot(commands.Bot):
     def replies_for(self, answer: Answer) -> list[Reply]:
         footer = "newsbot · quoted from the sources" if answer.mode == "extractive" else "newsbot · model answer, checked"
         return answer_replies(answer, embeds=self.settings.discord_embeds, footer=footer)
+
+
+WITHOUT_CONTENT = (
+    "thread follow-ups and replies without an @mention are not seen; @mentions, DMs and slash commands work."
+)
+
+
+def message_content_granted(flags: discord.ApplicationFlags) -> bool:
+    """Whether the developer portal grants the Message Content intent (verified apps: GATEWAY_MESSAGE_CONTENT;
+    apps in under 100 servers: GATEWAY_MESSAGE_CONTENT_LIMITED, the portal's toggle)."""
+    return bool(flags.gateway_message_content or flags.gateway_message_content_limited)
 
 
 class ShardedNewsBot(NewsBot, commands.AutoShardedBot):

@@ -15,7 +15,8 @@ NO_TOKEN = """\
 newsbot serve needs a Discord bot token, and DISCORD_TOKEN is not set.
 
   1. Open https://discord.com/developers/applications and create an application (or pick yours).
-  2. Bot → Reset Token → copy it. Under "Privileged Gateway Intents" enable MESSAGE CONTENT.
+  2. Bot → Reset Token → copy it. Under "Privileged Gateway Intents" enable MESSAGE CONTENT (optional: without
+     it thread follow-ups need an @mention; mentions, DMs and slash commands work either way).
   3. export DISCORD_TOKEN=<the token>   (or put DISCORD_TOKEN=<the token> in a .env file here)
   4. Invite the bot: see "Running the Discord bot" in README.md for the invite URL and permissions.
 """
@@ -51,4 +52,8 @@ async def run_bot(engine: object, settings: Settings) -> None:
             await bot.start(token)
     except discord.LoginFailure:
         print("Discord rejected the token (DISCORD_TOKEN). Reset it in the developer portal.", file=sys.stderr)
+        raise SystemExit(2) from None
+    except discord.PrivilegedIntentsRequired:  # only a sharded bot gets here: a single connection retries
+        print("Discord refused the Message Content intent: enable MESSAGE CONTENT under Bot → Privileged Gateway "
+              "Intents, or set NEWSBOT_DISCORD_MESSAGE_CONTENT=false.", file=sys.stderr)
         raise SystemExit(2) from None

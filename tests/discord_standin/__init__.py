@@ -51,7 +51,10 @@ Test-side API (all ``async`` unless noted)
 -------------------------------------------
 Lifecycle / addresses:
   ``DiscordStandIn(*, token="standin-token", heartbeat_interval_ms=1000, interaction_deadline=3.0,
-  privileged_intents=PRIVILEGED_INTENTS)`` -- create (nothing listens yet).
+  privileged_intents=PRIVILEGED_INTENTS)`` -- create (nothing listens yet). ``privileged_intents`` are the
+  ones the developer portal grants: an IDENTIFY asking for another is closed with 4014 (Disallowed
+  intents), and the application's flags (``GET /oauth2/applications/@me``, READY) show the granted ones,
+  or ``claimed_intents`` (attribute, default None) when a test wants flags that promise more.
   ``start()`` / ``stop()`` -- bind 127.0.0.1:<free port> / close.
   ``api_base``, ``gateway_url``, ``base_url``, ``token`` -- addresses (sync attributes).
 Acting as Discord users (each dispatches the gateway event(s) real Discord would send):
@@ -65,7 +68,9 @@ Acting as Discord users (each dispatches the gateway event(s) real Discord would
   ``click_button(message_id, custom_id, *, user_id) -> InteractionRecord`` -- component type 2.
   ``dispatch_raw(event_name, data)`` -- send an arbitrary (even malformed) DISPATCH to every session.
 Gateway control: ``request_reconnect()`` (op 7), ``drop_connections(code=4000)``.
-World changes (sync): ``add_user(name, *, bot=False, roles=()) -> int``. The application's owner
+World changes (sync): ``add_user(name, *, bot=False, roles=()) -> int``; ``command_overrides[name] =
+  {user or role ids}`` lets them invoke a command whatever its ``default_member_permissions`` (what a
+  server admin sets under Server Settings → Integrations; ``everyone_role_id`` = everybody). The application's owner
   (``GET /oauth2/applications/@me``, what ``Bot.is_owner`` asks): attribute ``application_owner_id``
   (default ``admin_id``), or a team: ``team_members = {user_id: "admin" | "developer" | "read_only"}``
   (set them before the bot connects).
@@ -80,7 +85,8 @@ Inspection (sync):
   *, include_ephemeral=True)`` (current state, edits applied, oldest first), ``get_message(mid)``,
   ``threads`` (created threads), ``commands`` (synced, with ids), ``interaction_responses(interaction_id)``
   (callback + follow-ups + edits, in order, incl. rejected), ``dm_channel_id(user_id)``,
-  ``heartbeats_received``, ``heartbeat_acks_sent``, ``identify_count``, ``resume_count``, ``bot_tasks``,
+  ``heartbeats_received``, ``heartbeat_acks_sent``, ``identify_count`` (accepted IDENTIFYs),
+  ``identify_intents`` (the intents of every IDENTIFY, refused ones too), ``resume_count``, ``bot_tasks``,
   ``assert_clean()`` (raises if unknown routes were hit, something not modelled was asked for, or a
   stand-in handler crashed).
   ``InteractionRecord``: ``id``, ``token``, ``payload`` (as dispatched), ``callback_type``,

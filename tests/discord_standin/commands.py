@@ -28,6 +28,9 @@ class Commands:
 
     def _init_commands(self) -> None:
         self._commands: dict[int | None, list[dict]] = {None: []}  # guild id (None: global) -> commands
+        # Server Settings → Integrations: command name -> user or role ids a server admin let use it
+        # whatever its default_member_permissions (Discord's per-command permission overrides).
+        self.command_overrides: dict[str, set[int]] = {}
 
     @property
     def commands(self) -> list[dict]:
@@ -174,7 +177,9 @@ class Commands:
         if contexts is not None and 0 not in contexts:
             raise PermissionError(f"command {name!r} is not available in guilds")
         required = cmd.get("default_member_permissions")
-        if required is not None:
+        member_roles = {int(r) for r in self._members.get(user_id, {}).get("roles", [])}
+        overridden = bool(self.command_overrides.get(name, set()) & ({user_id, self.everyone_role_id} | member_roles))
+        if required is not None and not overridden:
             perms = self._perms(user_id)
             if not perms & Perm.ADMINISTRATOR and perms & int(required) != int(required):
                 raise PermissionError(

@@ -66,6 +66,7 @@ class Gateway:
         self.heartbeat_acks_sent = 0
         self.identify_count = 0
         self.resume_count = 0
+        self.identify_intents: list[int] = []  # the intents of every IDENTIFY, refused ones (4014) included
 
     async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0, compress=False, autoclose=True)
@@ -147,7 +148,8 @@ class Gateway:
             await self._close(conn, 4004, "Authentication failed.")
             return
         intents = int(d.get("intents", 0))
-        if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
+        self.identify_intents.append(intents)
+        if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:  # asks for one not granted: Discord's 4014
             await self._close(conn, 4014, "Disallowed intent(s).")
             return
         self.identify_count += 1

@@ -40,6 +40,7 @@ class DiscordStandIn(World, Gateway, Rest, Messages, Commands, Interactions):
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.interaction_deadline = interaction_deadline
         self.privileged_intents = privileged_intents
+        self.claimed_intents: int | None = None  # privileged intents the application's flags claim (None: granted)
 
         self.port: int | None = None
         self._runner: web.AppRunner | None = None

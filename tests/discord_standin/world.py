@@ -319,12 +319,16 @@ class World:
         return me
 
     def _application_flags(self) -> int:
+        """The application's flags: the *_LIMITED intent flags for the granted privileged intents (the
+        developer portal's toggles), or for ``claimed_intents`` when a test sets it (flags that promise
+        what the gateway then refuses)."""
         flags = 1 << 23  # APPLICATION_COMMAND_BADGE
-        if self.privileged_intents & Intent.GUILD_PRESENCES:
+        granted = self.privileged_intents if self.claimed_intents is None else self.claimed_intents
+        if granted & Intent.GUILD_PRESENCES:
             flags |= 1 << 13
-        if self.privileged_intents & Intent.GUILD_MEMBERS:
+        if granted & Intent.GUILD_MEMBERS:
             flags |= 1 << 15
-        if self.privileged_intents & Intent.MESSAGE_CONTENT:
+        if granted & Intent.MESSAGE_CONTENT:
             flags |= 1 << 19
         return flags
 

@@ -1,11 +1,15 @@
-"""Administration: `/ingest`, `/feeds`, `/reindex`, for the application's owner (or team), ids in
-`discord_admin_ids`, and Manage Server members of the guilds in `discord_admin_guilds` only (see
-`guards.is_admin`). Index work runs in worker threads; answering goes on from the current index meanwhile."""
+"""Administration: `/ingest`, `/feeds add|list|remove|update`, `/reindex`, for the application's owner (or
+team), ids in `discord_admin_ids`, and Manage Server members of the guilds in `discord_admin_guilds` only (see
+`guards.is_admin`). Index work runs in worker threads; answering goes on from the current index meanwhile.
+
+Discord shows these commands only to members with Manage Server (`default_member_permissions`; a server's
+admins can grant them to others under Server Settings → Integrations); the check here is what decides."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsbot.discord")
 
 STATUS_EDIT_SECONDS = 2.0
+# Who Discord shows the admin commands to (a server can change it); `is_admin` still decides who may run them.
+ADMIN_PERMISSIONS = discord.Permissions(manage_guild=True)
 
 
 class Progress:
@@ -44,7 +50,8 @@ class Progress:
 
 
 class AdminCog(commands.Cog):
-    feeds = app_commands.Group(name="feeds", description="RSS/Atom feeds the bot keeps indexing (admins)")
+    feeds = app_commands.Group(name="feeds", description="RSS/Atom feeds the bot keeps indexing (admins)",
+                               default_permissions=ADMIN_PERMISSIONS)
 
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
@@ -69,6 +76,7 @@ class AdminCog(commands.Cog):
             return False
 
     @app_commands.command(name="ingest", description="Add a news article from a web page (admins)")
+    @app_commands.default_permissions(manage_guild=True)
     @app_commands.describe(url="The article's address (http or https)")
     async def ingest(self, interaction: discord.Interaction, url: str) -> None:
         if await self._refuse_non_admin(interaction):
@@ -100,9 +108,10 @@ class AdminCog(commands.Cog):
         except ValueError as exc:  # FeedProblem: not reachable, not a feed, refused address, ...
             await interaction.followup.send(f"Could not add that feed: {exc}", allowed_mentions=NO_MENTIONS)
             return
-        await interaction.followup.send(
-            f"{result} New entries are indexed at the next feed update.", allowed_mentions=NO_MENTIONS
-        )
+        name = f"{result.title} <{result.url}>" if result.title else f"<{result.url}>"
+        head = (f"Following {name} ({result.entries} entries now)." if result.added
+                else f"Already following {name}.")
+        await interaction.followup.send(f"{head} {self._when_polled()}", allowed_mentions=NO_MENTIONS)
 
     @feeds.command(name="list", description="Feeds the bot follows (admins)")
     async def feeds_list(self, interaction: discord.Interaction) -> None:
@@ -115,6 +124,7 @@ class AdminCog(commands.Cog):
             for f in feeds
         ]
         embed = discord.Embed(title="Feeds", description="\n".join(lines)[:4000] or "No feeds yet.", color=COLOR)
+        embed.set_footer(text=self._when_polled())
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @feeds.command(name="remove", description="Stop following a feed (admins)")
@@ -126,7 +136,52 @@ class AdminCog(commands.Cog):
         text = f"Stopped following <{url}>." if removed else f"<{url}> is not in the feed list."
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
+    @feeds.command(name="update", description="Poll every feed now and index new entries (admins)")
+    async def feeds_update(self, interaction: discord.Interaction) -> None:
+        if await self._refuse_non_admin(interaction):
+            return
+        await interaction.response.defer(thinking=True)
+        feeds = await self.bot.run_engine(self.bot.engine.feeds)
+        if not feeds:
+            await interaction.followup.send("No feeds yet: add one with /feeds add.", allowed_mentions=NO_MENTIONS)
+            return
+        status = await interaction.followup.send(
+            f"Polling {len(feeds)} feed(s)… answers keep coming from the current index meanwhile.", wait=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        progress = Progress()
+        # wait=False: if a replica or the automatic poll is polling right now, say so instead of queueing.
+        job = asyncio.ensure_future(self.bot.run_engine(self.bot.engine.update_feeds, progress, None, False))
+        await _show_progress(status, job, progress, "Polling the feeds…")
+        try:
+            report = job.result()
+        except Exception as exc:
+            log.exception("feed update failed")
+            await _quiet_edit(status, content=f"Feed update failed ({exc}); nothing was changed.")
+            return
+        if report.busy:
+            text = f"Not polled: {report.summary()}. Its new entries are indexed when it finishes."
+        else:
+            lines = "".join(f"\n• {f.line()}" for f in report.feeds)
+            text = f"Polled {report.summary()}.{lines}\n{self._when_polled()}"
+        await _quiet_edit(status, content=text if len(text) <= 2000 else text[:1999] + "…")
+
+    def _when_polled(self) -> str:
+        """When the bot polls the feeds next, in words: what /feeds add and /feeds list tell admins."""
+        schedule = self.bot.feed_schedule
+        if schedule is None:
+            return ("Automatic polling is off (feed_poll_minutes = 0): run /feeds update or `newsbot update` "
+                    "to index new entries.")
+        every = _duration(schedule.minutes * 60)
+        seconds = schedule.seconds_to_next()
+        if seconds is None:
+            return f"Feeds are polled every {every}; /feeds update polls now."
+        if seconds == 0:
+            return f"A poll is running now, then every {every}; /feeds update polls now."
+        return f"Next automatic poll in ~{_duration(seconds)} (every {every}); /feeds update polls now."
+
     @app_commands.command(name="reindex", description="Rebuild the whole index from the corpus (admins)")
+    @app_commands.default_permissions(manage_guild=True)
     async def reindex(self, interaction: discord.Interaction) -> None:
         if await self._refuse_non_admin(interaction):
             return
@@ -142,13 +197,7 @@ class AdminCog(commands.Cog):
             )
             progress = Progress()
             job = asyncio.ensure_future(self.bot.run_engine(self.bot.engine.build, None, progress))
-            shown = ""
-            while not job.done():
-                await asyncio.wait({job}, timeout=STATUS_EDIT_SECONDS)
-                text = f"Rebuilding the index… {progress.text()}"
-                if text != shown and not job.done():
-                    await _quiet_edit(status, content=text)
-                    shown = text
+            await _show_progress(status, job, progress, "Rebuilding the index…")
             try:
                 report = job.result()
             except Exception as exc:  # the old index stays live: say so
@@ -166,6 +215,28 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         await report_command_error(interaction, error)
+
+
+async def _show_progress(
+    status: discord.WebhookMessage, job: asyncio.Future[Any], progress: Progress, label: str
+) -> None:
+    """Edit `status` with `label` and the latest progress every STATUS_EDIT_SECONDS until `job` is done."""
+    shown = ""
+    while not job.done():
+        await asyncio.wait({job}, timeout=STATUS_EDIT_SECONDS)
+        text = f"{label} {progress.text()}"
+        if text != shown and not job.done():
+            await _quiet_edit(status, content=text)
+            shown = text
+
+
+def _duration(seconds: float) -> str:
+    """`45 s`, `2 min`, `3 h`: rounded up, so that "in ~N" is never too early."""
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
 
 
 async def _quiet_edit(message: discord.WebhookMessage | discord.Message, **kwargs: Any) -> None:

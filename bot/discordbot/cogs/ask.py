@@ -114,11 +114,18 @@ class AskCog(commands.Cog):
         if not allowed_here(bot.settings, guild_id, scope_channel):
             return
         question = strip_bot_mention(message.content, me.id)
+        if not question and not mentioned and not in_dm and not bot.intents.message_content:
+            return  # without the Message Content intent Discord sends no text unless we are mentioned
         if not question:
             await message.reply(
                 "Ask me a question about the news, e.g. “why is Xiaomi dropping Leica?”",
                 mention_author=False, allowed_mentions=NO_MENTIONS,
             )
+            return
+        limited = bot.limiter.check(message.author.id, guild_id)
+        if limited is not None:  # before opening a thread: a flood opens none
+            if not limited.repeat:  # told once already: a flood does not get one reply per message
+                await message.reply(str(limited), mention_author=False, allowed_mentions=NO_MENTIONS)
             return
 
         if in_dm:
@@ -131,8 +138,7 @@ class AskCog(commands.Cog):
             target = await self._open_thread(message, question)
             conversation_id = f"thread:{target.id}" if isinstance(target, discord.Thread) else f"msg:{message.id}"
 
-        refusal = bot.limiter.check(message.author.id, guild_id) or length_refusal(
-            question, bot.settings.max_question_chars)
+        refusal = length_refusal(question, bot.settings.max_question_chars)
         if refusal:
             await target.send(refusal, allowed_mentions=NO_MENTIONS)
             return
@@ -226,8 +232,8 @@ class AskCog(commands.Cog):
         if not allowed_here(bot.settings, guild_id, _scope_channel(interaction)):
             await interaction.response.send_message("I'm not enabled in this channel.", ephemeral=True)
             return
-        refusal = bot.limiter.check(interaction.user.id, guild_id) or length_refusal(
-            question, bot.settings.max_question_chars)
+        limited = bot.limiter.check(interaction.user.id, guild_id)
+        refusal = str(limited) if limited else length_refusal(question, bot.settings.max_question_chars)
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
