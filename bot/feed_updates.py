@@ -72,7 +72,8 @@ class FeedCheck:
         name = f"{self.title} <{self.url}>" if self.title else f"<{self.url}>"
         if not self.added:
             return f"Already following {name}."
-        return f"Following {name} ({self.entries} entries now); new articles are indexed at the next update."
+        return (f"Following {name} ({self.entries} entries now); new articles are indexed at the next "
+                "`newsbot update` (or the running bot's next automatic poll).")
 
 
 @dataclass

@@ -111,7 +111,8 @@ class AdminCog(commands.Cog):
         name = f"{result.title} <{result.url}>" if result.title else f"<{result.url}>"
         head = (f"Following {name} ({result.entries} entries now)." if result.added
                 else f"Already following {name}.")
-        await interaction.followup.send(f"{head} {self._when_polled()}", allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(f"{result.discovery()}{head} {self._when_polled()}",
+                                        allowed_mentions=NO_MENTIONS)
 
     @feeds.command(name="list", description="Feeds the bot follows (admins)")
     async def feeds_list(self, interaction: discord.Interaction) -> None:
