@@ -68,6 +68,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+import newsbot.index  # noqa: E402,F401 - before anything loads onnxruntime: its telemetry off (index/__init__.py)
 
 SHARED = REPO.parent / "shared"
 DATA = SHARED / "data" / "multihop_rag"

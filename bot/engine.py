@@ -25,7 +25,14 @@ from newsbot.bot.answer.plan import plan_answer
 from newsbot.bot.config import Settings, llm_enabled, search_options
 from newsbot.bot.questions import check_question
 from newsbot.bot.state import Feed, FeedbackCounts, State
-from newsbot.index.build import BuildOptions, BuildReport, Progress, build_index, update_index
+from newsbot.index.build import (
+    BuildOptions,
+    BuildReport,
+    Progress,
+    build_index,
+    nothing_to_index,
+    update_index,
+)
 from newsbot.index.documents import Document
 from newsbot.index.embedding.base import BUNDLED_NAMES, Embedder, ModelNotFound, common_words, model_key
 from newsbot.index.embedding.factory import get_embedder
@@ -207,6 +214,8 @@ class Engine:
         the previous index could not be read and fetched articles had no stored copy, their feed entries
         are forgotten so that the next feed update fetches them again (`report.notes` says so)."""
         loaded = self.load(paths or self.settings.corpus_paths(), follow_links=follow_links)
+        if not loaded.documents and self._nothing_stored():  # fail before the store creates any folder or file
+            raise nothing_to_index(loaded.errors)
         kwargs = {"progress": progress} if progress else {}
         report = build_index(
             self.backend, loaded.documents, self.embedder, self.options(),
@@ -232,6 +241,11 @@ class Engine:
         return load_paths(
             paths, max_article_bytes=s.max_article_bytes, max_page_bytes=s.fetch_max_bytes, follow_links=follow_links
         )
+
+    def _nothing_stored(self) -> bool:
+        """True when neither an index nor a state database can exist yet (no index_dir, no database_url),
+        so a build without documents has nothing to carry over either: it fails, creating nothing."""
+        return not self.settings.database_url and not self.settings.index_path().exists()
 
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build from the corpus if there is no index yet (first use)."""
@@ -278,7 +292,8 @@ class Engine:
         paths, urls = split_sources(sources)
         loaded = self.load(paths, follow_links=follow_links)
         notes = [str(n) for n in loaded.notes]
-        files, refused = claim_file_ids(loaded.documents, self.backend, self.articles, notes)
+        files, refused = (  # no documents, no state database opened: a failed add creates no folder
+            claim_file_ids(loaded.documents, self.backend, self.articles, notes) if loaded.documents else ([], []))
         pages, failures = fetch_pages(urls, self.fetch_policy(), progress)
         docs, errors = [*files, *pages], [*loaded.errors, *refused, *failures]
         if not docs:
@@ -315,9 +330,14 @@ class Engine:
 
     def remove_feed(self, url: str) -> bool:
         """Stop polling a feed (its articles stay in the index); False if it was not registered."""
+        if self._nothing_stored():  # no state database yet: nothing registered, and none is created
+            return False
         return self.state.remove_feed(url.strip())
 
     def feeds(self) -> list[Feed]:
+        """The registered feeds ([] without creating a state database where none exists yet)."""
+        if self._nothing_stored():
+            return []
         return self.state.feeds()
 
     # ------------------------------------------------------------------ conversations and feedback

@@ -250,6 +250,12 @@ def build_index(
     return report
 
 
+def nothing_to_index(errors: Sequence[object]) -> IndexProblem:
+    """The error of a build that found no article to index: the first load errors say why."""
+    failures = "; ".join(str(e) for e in errors[:5]) or "no article files found"
+    return IndexProblem(f"nothing to index ({failures}). The current index, if any, is unchanged.")
+
+
 def _write_generation(
     backend: StoreBackend, docs: Sequence[Document], embedder: Embedder, opts: BuildOptions, report: BuildReport,
     progress: Progress, before_commit: Callable[[list[Document]], None] | None = None,
@@ -261,8 +267,7 @@ def _write_generation(
     unique = dedupe(docs, report, near)
     pairs = _chunk_all(unique, opts, report, progress)
     if not pairs:
-        failures = "; ".join(str(e) for e in report.errors[:5]) or "no article files found"
-        raise IndexProblem(f"nothing to index ({failures}). The current index, if any, is unchanged.")
+        raise nothing_to_index(report.errors)
     cache = VectorCache(backend.cache_db)
     try:
         vectors = _embed_all(pairs, embedder, cache, opts, report, progress)

@@ -6,12 +6,14 @@ below are registered here, once, so a test just names the fixture it needs.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import newsbot.index  # noqa: F401 - first: it turns ONNX Runtime's telemetry off for this process and its children
 from tests.helpers import make_settings, write_article
 
 pytest_plugins = [
@@ -20,6 +22,20 @@ pytest_plugins = [
     "tests.pg_fixtures",  # postgres_server, postgres_url: a throwaway PostgreSQL
     "tests.standin_fixtures",  # discord_standin_run: a bot against the local Discord stand-in
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """XDG_DATA_HOME of the session (and of the processes it starts): the default index_dir is the user's
+    data folder, and no test may build into the real one."""
+    folder = tmp_path_factory.mktemp("xdg-data")
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -148,15 +148,3 @@ def test_cli_output_into_a_closed_pipe_is_not_an_error(corpus_index: Path) -> No
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 0, err
     assert first.startswith(b"[") and "Traceback" not in err and "BrokenPipe" not in err
-
-
-def test_cli_ask_builds_index_on_first_use(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "newsbot.bot.cli", "ask", "Why is Xiaomi dropping Leica?"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "NEWSBOT_CORPUS": str(REPO / "docs_corpus")},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "building one" in proc.stderr.lower()
-    assert (tmp_path / ".newsbot" / "CURRENT").exists()
-    assert "$3 to $5" in proc.stdout

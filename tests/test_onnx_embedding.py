@@ -8,7 +8,9 @@ process), and every test here reads that folder.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -227,3 +229,43 @@ def test_length_batches_bound_padding() -> None:
     # Word pieces per run are capped (padding included), whatever batch_size allows: bounded memory.
     batches = length_batches([256] * 40 + [100] * 50, batch_size=32, max_tokens=4096)
     assert [len(b) for b in batches] == [16, 16, 8, 32, 18]
+
+
+@pytest.mark.slow
+def test_first_run_export_shows_a_status_line_on_a_terminal(corpus_index: Path, tmp_path: Path) -> None:
+    """The one-time export (≈ 15-30 s) is not silent on a terminal: a spinner line with the seconds spent,
+    ended by one line saying it is done. (stderr is a pseudo-terminal here.)"""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "NEWSBOT_ONNX_CACHE_DIR": str(tmp_path / "fresh-cache"), "NEWSBOT_INDEX_DIR": str(corpus_index)}
+    proc = subprocess.Popen([sys.executable, "-m", "newsbot.bot.cli", "search", "Leica", "--limit", "1"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=600) == 0
+    os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "exporting the embedding model all-MiniLM-L6-v2 to ONNX" in screen, screen
+    assert re.search(r"\r[|/\\-] exporting .* \d+ s", screen), screen  # the live status line
+    assert re.search(r"to ONNX.*: done in \d+ s\r?\n", screen), screen
+
+
+def test_export_status_is_one_log_line_off_a_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Off a terminal (a service's log, cron) the export says so in one INFO log line and draws nothing."""
+    from newsbot.index.embedding.onnx import _run_with_status
+
+    with caplog.at_level(logging.INFO, logger="newsbot.index.embedding"):
+        proc = _run_with_status([sys.executable, "-c", "import time; time.sleep(0.6)"], "exporting X", tmp_path)
+    assert proc.returncode == 0
+    assert [r.getMessage() for r in caplog.records] == [f"exporting X into {tmp_path} ..."]
+    assert capfd.readouterr().err == ""

@@ -14,9 +14,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from newsbot.bot.cli.parser import make_parser
-from newsbot.bot.config import load_settings
+from newsbot.bot.config import Settings, default_index_dir, load_settings
+
+OLD_DEFAULT = ".newsbot"  # the index folder's default before it moved to the user's data folder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _note_old_index(settings)
     try:
         return int(args.func(args, settings) or 0)
     except REPORTED_ERRORS as exc:
@@ -53,3 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _note_old_index(settings: Settings) -> None:
+    """Before the index moved to the user's data folder, it lived in ./.newsbot: when this folder holds
+    one and the default folder does not, say how to keep using it (nothing is moved behind the user's back)."""
+    here = Path(OLD_DEFAULT)
+    if settings.index_dir == default_index_dir() and (here / "CURRENT").is_file() \
+            and not (settings.index_path() / "CURRENT").exists():
+        print(f"note: ./{OLD_DEFAULT} holds an index of an older newsbot, which now keeps its index in "
+              f"{settings.index_path()}; to keep using ./{OLD_DEFAULT}, pass --index-dir {OLD_DEFAULT} or set "
+              f"NEWSBOT_INDEX_DIR (or move the folder there).", file=sys.stderr)

@@ -25,7 +25,7 @@ from newsbot.bot.cli.commands import (
 
 EPILOG = """\
 examples:
-  newsbot build                              index docs_corpus/ (the bundled sample articles)
+  newsbot build                              index the sample articles that come with newsbot
   newsbot build ~/news/ articles.jsonl       index your own files and folders
   newsbot add today.md https://example.com/a add articles to the live index (files, folders, URLs)
   newsbot feeds add https://example.com/rss  follow a feed; `newsbot update` indexes its new entries
@@ -46,7 +46,8 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--index-dir", metavar="DIR", help="index folder (default: $NEWSBOT_INDEX_DIR or ./.newsbot)"
+        "--index-dir", metavar="DIR",
+        help="index folder (default: $NEWSBOT_INDEX_DIR, else the user's data folder, ~/.local/share/newsbot on Linux)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -56,7 +57,7 @@ def make_parser() -> argparse.ArgumentParser:
         "the old index keeps answering until the new one is complete. Supported: .md (YAML front "
         "matter), .txt, .html, .json, .jsonl (MultiHop-RAG schema). Unchanged passages reuse cached vectors."
     ))
-    p.add_argument("paths", nargs="*", help="files or folders (default: the corpus setting, docs_corpus/)")
+    p.add_argument("paths", nargs="*", help="files or folders (default: the corpus setting: the sample articles)")
     p.add_argument("--drop-fetched", action="store_true", help=(
         "do not carry over the articles added from URLs and feeds (by default a rebuild keeps them, "
         "since no file holds them)"))

@@ -32,12 +32,15 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ from typing import Any
 import numpy as np
 
 from newsbot.index.embedding.base import ModelNotFound, model_key, resolve_model_path
+
+log = logging.getLogger("newsbot.index.embedding")
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes, so cached files are exported again
 OPSET = 17
@@ -257,7 +262,8 @@ def ensure_exported(model_name: str, cache_dir: str | Path | None = None, *, int
     if int8:
         cmd.append("--int8")
     # the same interpreter imports newsbot the way this process did (it is installed, or editable)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    what = f"exporting the embedding model {model_name} to ONNX{' (and int8)' if int8 else ''}, once (≈ 15-30 s)"
+    proc = _run_with_status(cmd, what, folder)
     if proc.returncode != 0 or not path.is_file():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
         raise OnnxExportError(
@@ -266,6 +272,37 @@ def ensure_exported(model_name: str, cache_dir: str | Path | None = None, *, int
             "writable cache folder (setting onnx_cache_dir). Or set NEWSBOT_EMBEDDING_BACKEND=torch."
         )
     return path
+
+
+def _run_with_status(cmd: list[str], what: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run `cmd` (output captured), telling a person what is going on: on a terminal (stderr is a tty) a
+    status line with a spinner and the seconds spent, replaced by one line saying it is done; otherwise
+    (service logs, cron) a single INFO log line, so logs do not fill with progress."""
+    if not sys.stderr.isatty():
+        log.info("%s into %s ...", what, folder)
+        return subprocess.run(cmd, capture_output=True, text=True)
+    done = threading.Event()
+    started = time.monotonic()
+
+    def spin() -> None:
+        for frame in itertools.cycle("|/-\\"):
+            sys.stderr.write(f"\r{frame} {what} ... {time.monotonic() - started:.0f} s")
+            sys.stderr.flush()
+            if done.wait(0.25):
+                return
+
+    spinner = threading.Thread(target=spin, name="onnx-export-status", daemon=True)
+    spinner.start()
+    proc: subprocess.CompletedProcess[str] | None = None
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    finally:  # interrupted (Ctrl-C) too: the status line is ended, not left half-drawn
+        done.set()
+        spinner.join()
+        outcome = "done" if proc is not None and proc.returncode == 0 else "failed"
+        sys.stderr.write(f"\r\033[K{what}: {outcome} in {time.monotonic() - started:.0f} s\n")
+        sys.stderr.flush()
+    return proc
 
 
 # ---------------------------------------------------------------------------------------- embedding

@@ -68,8 +68,8 @@ class DiscordStandIn(World, Gateway, Rest, Messages, Commands, Interactions):
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 on a free port."""
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1 on `port` (0: a free port; a given one lets a bot dial it before it is up)."""
         self._change = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("GET", "/gateway", self._ws_handler)
@@ -79,7 +79,8 @@ class DiscordStandIn(World, Gateway, Rest, Messages, Commands, Interactions):
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
         log.info("Discord stand-in listening on %s", self.base_url)
