@@ -146,7 +146,7 @@ class Settings:
     )
     discord_allowed_guilds: str = _s("", "Comma-separated guild ids the bot answers in; empty = all.")
     discord_allowed_channels: str = _s("", "Comma-separated channel ids the bot answers in; empty = all.")
-    discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false).")
+    discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false); a server's /config choice wins.")
     discord_user_cooldown: float = _s(5.0, "Seconds a user waits between questions.")
     discord_guild_rate: int = _s(30, "Questions per minute per server.")
     discord_sharded: bool = _s(False, "Run discord.py's AutoShardedClient (large bots, or several replicas).")
