@@ -133,6 +133,55 @@ def test_source_id_autocompletes_by_title(corpus_copy: Path) -> None:
     run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=120)
 
 
+def test_standin_refuses_choices_discord_would_refuse() -> None:
+    """The stand-in checks autocomplete results as Discord does, so the tests above can fail."""
+    import discord
+    from discord import app_commands
+    from discord.ext import commands
+
+    offered: dict[str, list[app_commands.Choice[str]]] = {
+        "ok": [app_commands.Choice(name="Weibo", value="Weibo")],
+        "many": [app_commands.Choice(name=f"n{i}", value=f"v{i}") for i in range(26)],
+        "long name": [app_commands.Choice(name="x" * 101, value="v")],
+        "long value": [app_commands.Choice(name="n", value="v" * 101)],
+    }
+
+    def make(standin: DiscordStandIn) -> commands.Bot:
+        bot = commands.Bot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+        @app_commands.command(name="pick", description="Pick one")
+        @app_commands.describe(kind="What to offer", thing="The thing")
+        async def pick(interaction: discord.Interaction, kind: str, thing: str) -> None:
+            await interaction.response.send_message(f"{kind}: {thing}")
+
+        @pick.autocomplete("thing")
+        async def things(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            return offered[interaction.namespace.kind]
+
+        bot.tree.add_command(pick)
+
+        async def setup_hook() -> None:
+            await bot.tree.sync()
+
+        bot.setup_hook = setup_hook  # type: ignore[method-assign]
+        return bot
+
+    async def scenario(standin: DiscordStandIn, bot: Any) -> None:
+        await standin.wait_for(lambda: standin.commands)
+        with pytest.raises(ValueError, match="no autocomplete"):
+            await standin.autocomplete("pick", "kind", "o", user_id=standin.user_id, channel_id=standin.general_id)
+        for kind in offered:
+            rec = await standin.autocomplete("pick", "thing", "", {"kind": kind}, user_id=standin.user_id,
+                                             channel_id=standin.general_id)
+            await standin.wait_for(lambda rec=rec: rec.responses)
+            [resp] = rec.responses
+            assert resp["type"] == 8 and resp["ok"] == (kind == "ok"), (kind, resp)
+            if kind != "ok":
+                assert resp["status"] == 400 and resp["error"]["code"] == 50035
+
+    run_standin(scenario, bot_factory=make, check_clean=False)
+
+
 def test_source_options_autocomplete_outlets(corpus_copy: Path) -> None:
     async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
         await ready(bot)
