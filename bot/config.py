@@ -190,7 +190,7 @@ class Settings:
     )
     discord_allowed_guilds: str = _s("", "Comma-separated guild ids the bot answers in; empty = all.")
     discord_allowed_channels: str = _s("", "Comma-separated channel ids the bot answers in; empty = all.")
-    discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false).")
+    discord_embeds: bool = _s(True, "Answer with embeds (true) or plain text (false); a server's /config choice wins.")
     discord_message_content: bool = _s(
         True, "Ask Discord for the privileged Message Content intent (thread follow-ups and replies without an "
         "@mention). Not granted in the developer portal: the bot connects without it and says so; false = never ask."

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,8 +23,14 @@ from newsbot.bot.answer.extractive.options import ExtractiveOptions
 from newsbot.bot.answer.extractive.pipeline import extractive_answer
 from newsbot.bot.answer.plan import plan_answer
 from newsbot.bot.config import Settings, llm_enabled, search_options
-from newsbot.bot.questions import check_question
-from newsbot.bot.state import Feed, FeedbackCounts, State
+from newsbot.bot.questions import (
+    QuestionRejected,
+    UnknownOutlet,
+    check_question,
+    question_about,
+    unknown_outlet_message,
+)
+from newsbot.bot.state import Feed, FeedbackCounts, ServerSettings, State
 from newsbot.index.build import (
     BuildOptions,
     BuildReport,
@@ -47,6 +53,7 @@ from newsbot.index.store.articles import ArticleStore, claim_file_ids
 from newsbot.index.store.backends import open_backend
 from newsbot.index.store.base import REBUILD_HINT as REBUILD_HINT  # re-exported for front ends' messages
 from newsbot.index.store.base import IndexMissing, IndexProblem, StoreBackend, StoreReader
+from newsbot.index.store.catalog import source_key
 from newsbot.index.store.embedded.layout import Layout
 from newsbot.index.store.sql import DatabaseUnreadable
 from newsbot.index.text import keyword_terms
@@ -74,6 +81,16 @@ class IndexStats:
     index_dir: str
 
 
+@dataclass(frozen=True)
+class Overview:
+    """What `/help` shows about the index: its size and reach, and questions it answers."""
+
+    documents: int
+    outlets: list[tuple[str, int]]  # (outlet, articles), most articles first
+    newest_article: str  # YYYY-MM-DD, '' when no article is dated
+    examples: list[str]  # questions about the newest articles that the index answers (each checked)
+
+
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -87,6 +104,11 @@ class Engine:
         self._checked_at = 0.0
         self._state: State | None = None
         self._articles: ArticleStore | None = None
+        # per index version (reader name, version): outlets (autocomplete asks on every keystroke) and the
+        # checked example questions of `overview` (a few answers' work)
+        self._cache_lock = threading.Lock()
+        self._outlets: tuple[tuple[str, int], list[tuple[str, int]]] | None = None
+        self._examples: tuple[tuple[str, int, int], list[str]] | None = None
 
     # ------------------------------------------------------------------ components
 
@@ -388,15 +410,19 @@ class Engine:
         until: datetime | None = None, limit: int | None = None,
     ) -> list[Hit]:
         query = check_question(query, self.settings.max_question_chars)
-        filters = Filters(tuple(s for s in sources if s), since, until)
+        filters = Filters(self.resolve_outlets(sources), since, until)
         return search(self.reader(), self.query_embedder, query, filters, self.search_options(limit))
 
     def ask(
         self, question: str, *, history: Sequence[Turn] = (), use_llm: bool | None = None,
         on_text: Callable[[str], None] | None = None, filters: Filters = Filters(),
     ) -> Answer:
-        """Answer `question` (a follow-up to `history`, if any) with citations, or say it was not found."""
+        """Answer `question` (a follow-up to `history`, if any) with citations, or say it was not found.
+
+        An outlet in `filters` that the index lacks raises UnknownOutlet (a QuestionRejected) instead."""
         question = check_question(question, self.settings.max_question_chars)
+        if filters.sources:
+            filters = replace(filters, sources=self.resolve_outlets(filters.sources))
         s = self.settings
         llm_on = llm_enabled(s) if use_llm is None else (use_llm and llm_enabled(s))
         standalone = question
@@ -433,7 +459,8 @@ class Engine:
         return self.reader().document(doc_id)
 
     def latest(self, *, topic: str = "", source: str = "", limit: int = 10) -> list[Document]:
-        filters = Filters((source,) if source else ())
+        """The newest articles (about `topic`, from `source`); UnknownOutlet for an outlet the index lacks."""
+        filters = Filters(self.resolve_outlets([source]))
         return self.reader().latest(limit, filters, keyword_terms(topic) if topic else ())
 
     def stats(self) -> IndexStats:
@@ -446,6 +473,100 @@ class Engine:
             newest_article=newest[0].published_at.date().isoformat() if newest and newest[0].published_at else "",
             index_dir=self.backend.describe(),
         )
+
+
+    # ------------------------------------------------------------------ outlets, titles, help
+
+    def _outlet_counts(self) -> list[tuple[str, int]]:
+        """(outlet, articles), most articles first; read once per index version."""
+        reader = self.reader()
+        key = (reader.name, reader.version)
+        cached = self._outlets
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        counts = [(name, n) for name, n in reader.source_counts() if name]
+        self._outlets = (key, counts)
+        return counts
+
+    def outlets(self) -> list[str]:
+        """The index's outlets as it spells them, most articles first."""
+        return [name for name, _ in self._outlet_counts()]
+
+    def resolve_outlets(self, names: Sequence[str]) -> tuple[str, ...]:
+        """`names` (blank ones dropped) as the index spells them, ignoring case and spacing; UnknownOutlet
+        (a QuestionRejected whose message lists known outlets) for a name the index has no article from."""
+        wanted = [n for n in names if n and n.strip()]
+        if not wanted:
+            return ()
+        known = self.outlets()
+        by_key = {source_key(k): k for k in known}
+        resolved = []
+        for name in wanted:
+            match = by_key.get(source_key(name))
+            if match is None:
+                raise UnknownOutlet(unknown_outlet_message(name, known))
+            resolved.append(match)
+        return tuple(dict.fromkeys(resolved))
+
+    def match_outlets(self, text: str, limit: int = 25) -> list[str]:
+        """Outlets for autocomplete: those starting with `text` (ignoring case), then those containing it,
+        each group most articles first; every outlet (up to `limit`) when `text` is blank."""
+        key = source_key(text)
+        known = self.outlets()
+        starts = [k for k in known if source_key(k).startswith(key)]
+        inside = [k for k in known if key in source_key(k) and k not in starts]
+        return [*starts, *inside][:limit]
+
+    def find_articles(self, text: str, limit: int = 25) -> list[Document]:
+        """Articles for autocomplete (bodies empty), newest first: titles containing `text` or ids starting
+        with it, ignoring case; the newest articles when `text` is blank."""
+        return self.reader().titled(text, limit)
+
+    def overview(self, examples: int = 3) -> Overview:
+        """The index's size and reach, and up to `examples` questions it answers (see `example_questions`),
+        computed once per index version."""
+        reader = self.reader()
+        key = (reader.name, reader.version, examples)
+        with self._cache_lock:  # one computation at a time: a second caller waits and reuses it
+            cached = self._examples
+            if cached is None or cached[0] != key:
+                cached = (key, self.example_questions(examples))
+                self._examples = cached
+        newest = reader.latest(1)
+        return Overview(
+            documents=reader.manifest.documents, outlets=self._outlet_counts(),
+            newest_article=newest[0].published_at.date().isoformat() if newest and newest[0].published_at else "",
+            examples=cached[1][:examples],
+        )
+
+    def example_questions(self, count: int = 3, tries: int = 8) -> list[str]:
+        """Up to `count` questions about the newest articles that this index answers: each is built from a
+        headline (`questions.question_about`) and kept only if asking it (quoting, no model) finds an answer
+        that cites that article. At most `tries` of the newest articles are tried, which bounds the work."""
+        found: list[str] = []
+        for doc in self.reader().latest(tries):
+            question = question_about(doc.title)
+            if question is None or question in found:
+                continue
+            try:
+                answer = self.ask(question, use_llm=False)
+            except QuestionRejected:
+                continue
+            if answer.found and doc.id in {c.doc_id for c in answer.citations}:
+                found.append(question)
+                if len(found) == count:
+                    break
+        return found
+
+    # ------------------------------------------------------------------ per-server settings (Discord)
+
+    def server_settings(self, guild_id: int | str) -> ServerSettings:
+        """What a Discord server chose with /config (nothing chosen: the global settings apply)."""
+        return self.state.server_settings(str(guild_id))
+
+    def configure_server(self, guild_id: int | str, **changes: object) -> ServerSettings:
+        """Change a server's choices (see `State.update_server_settings`) and return them all."""
+        return self.state.update_server_settings(str(guild_id), **changes)  # type: ignore[arg-type]
 
 
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:

@@ -3,6 +3,7 @@ it shows when they are not usable (the messages are safe to show users)."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime, timedelta
 
@@ -11,6 +12,23 @@ from newsbot.index.documents import parse_date
 
 class QuestionRejected(ValueError):
     """The question cannot be asked as it is (empty, too long); the message is safe to show users."""
+
+
+class UnknownOutlet(QuestionRejected):
+    """An outlet filter names no outlet of the index; the message says which ones it has."""
+
+
+def unknown_outlet_message(name: str, known: list[str], shown: int = 12) -> str:
+    """`no outlet named Reuters; known: AI Dispatch, ChargeLine, …`: the closest spellings first, then the
+    outlets with the most articles (`known` is in that order), at most `shown` of them."""
+    close = difflib.get_close_matches(name.casefold(), [k.casefold() for k in known], n=3, cutoff=0.6)
+    ordered = [k for c in close for k in known if k.casefold() == c] + known
+    listed = list(dict.fromkeys(ordered))
+    more = f" and {len(listed) - shown:,} more" if len(listed) > shown else ""
+    name = " ".join(name.split())[:100]
+    if not listed:
+        return f"no outlet named {name}: the index has no outlets yet"
+    return f"no outlet named {name}; known: {', '.join(listed[:shown])}{more}"
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -49,3 +67,21 @@ def parse_day(text: str | None, *, end: bool = False) -> datetime | None:
     if end and len(text.strip()) <= 10:
         dt = dt + timedelta(days=1) - timedelta(microseconds=1)
     return dt
+
+
+def question_about(title: str, max_chars: int = 90) -> str | None:
+    """An example question about an article, from its headline: "What's the latest on <headline>?".
+
+    A headline in parts ("Nvidia GTC 2026 Preview: Vera Rubin Is the Main Event", "Story | Site") gives its
+    first part, or the second when the first is a label of one or two words ("Update: ..."); a headline that
+    is a question is asked as it is. None when what is left is one word or longer than `max_chars`: an
+    example should be short enough to read and retype. Whether the index answers it is for the caller to
+    check (`Engine.overview` does)."""
+    parts = [p.strip() for p in re.split(r"[:;]\s+|\s+[|\u2014\u2013]\s+", " ".join(title.split())) if p.strip()]
+    if not parts:
+        return None
+    head = parts[1] if len(parts) > 1 and len(parts[0].split()) < 3 else parts[0]
+    head = head.rstrip(" .!,")
+    if len(head.split()) < 2 or len(head) > max_chars:
+        return None
+    return head if head.endswith("?") else f"What's the latest on {head}?"

@@ -63,6 +63,17 @@ SCHEMA = [
         created_at TEXT NOT NULL,
         PRIMARY KEY (answer_id, user_id)
     )""",
+    # One row per Discord server that changed something with /config. NULL = not chosen there: the global
+    # setting applies. channels: JSON list of channel ids the bot answers in ([] = every channel).
+    """CREATE TABLE IF NOT EXISTS server_settings (
+        guild_id TEXT PRIMARY KEY,
+        channels TEXT NOT NULL DEFAULT '[]',
+        private INTEGER,
+        embeds INTEGER,
+        threads INTEGER,
+        updated_by TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS conversation_turns (
         conversation_id TEXT NOT NULL,
         turn INTEGER NOT NULL,
@@ -179,6 +190,23 @@ class Feed:
 class FeedbackCounts:
     up: int
     down: int
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """One Discord server's choices (/config); None = not chosen there, the global setting applies.
+
+    channels: ids of the channels the bot answers in (threads count as their parent channel); empty = all.
+    private: answers only the asker sees by default; embeds: embeds (True) or plain text (False);
+    threads: an @mention opens a thread for the answer (True) or is answered in the channel (False)."""
+
+    guild_id: str
+    channels: tuple[str, ...] = ()
+    private: bool | None = None
+    embeds: bool | None = None
+    threads: bool | None = None
+    updated_by: str = ""
+    updated_at: str = ""
 
 
 class State:
@@ -445,3 +473,64 @@ class State:
             (conversation_id, limit),
         )
         return [Turn(q, a) for q, a in reversed(rows)]
+
+    # ------------------------------------------------------------------ per-server settings (Discord /config)
+
+    def server_settings(self, guild_id: str) -> ServerSettings:
+        """What `guild_id` chose; a server that never used /config gets an all-default ServerSettings."""
+        rows = self._query(
+            "SELECT channels, private, embeds, threads, updated_by, updated_at FROM server_settings"
+            " WHERE guild_id = ?", (guild_id,)
+        )
+        return _server_settings(guild_id, rows[0]) if rows else ServerSettings(guild_id)
+
+    def update_server_settings(
+        self, guild_id: str, *, add_channels: Sequence[str] = (), remove_channels: Sequence[str] = (),
+        all_channels: bool = False, private: bool | None = None, embeds: bool | None = None,
+        threads: bool | None = None, reset: bool = False, updated_by: str = "",
+    ) -> ServerSettings:
+        """Change what `guild_id` chose and return the result. None leaves a choice as it is; `all_channels`
+        empties the channel list (every channel) before `add_channels`; `reset` forgets every choice first.
+
+        Read and written in one write transaction, serialized across processes (as feeds are), so two
+        replicas changing one server at once both keep their change."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT channels, private, embeds, threads, updated_by, updated_at FROM server_settings"
+                " WHERE guild_id = ?", (guild_id,)
+            ).fetchone()
+            current = _server_settings(guild_id, row) if row and not reset else ServerSettings(guild_id)
+            channels = [] if all_channels else [c for c in current.channels if c not in set(remove_channels)]
+            channels += [c for c in add_channels if c not in channels]
+            new = ServerSettings(
+                guild_id, tuple(channels),
+                current.private if private is None else private,
+                current.embeds if embeds is None else embeds,
+                current.threads if threads is None else threads,
+                updated_by, now_iso(),
+            )
+            db.execute(
+                "INSERT INTO server_settings (guild_id, channels, private, embeds, threads, updated_by, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(guild_id) DO UPDATE SET channels = excluded.channels,"
+                " private = excluded.private, embeds = excluded.embeds, threads = excluded.threads,"
+                " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                (guild_id, json.dumps(list(new.channels)), _flag(new.private), _flag(new.embeds),
+                 _flag(new.threads), new.updated_by, new.updated_at),
+            )
+        return new
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _server_settings(guild_id: str, row: Sequence[object]) -> ServerSettings:
+    channels, private, embeds, threads, updated_by, updated_at = row
+
+    def flag(value: object) -> bool | None:
+        return None if value is None else bool(value)
+
+    return ServerSettings(
+        guild_id, tuple(str(c) for c in json.loads(str(channels or "[]"))), flag(private), flag(embeds),
+        flag(threads), str(updated_by or ""), str(updated_at or ""),
+    )

@@ -127,7 +127,11 @@ def test_commands_are_synced_with_described_typed_options(corpus_copy: Path) -> 
         assert {"ask", "search", "source", "latest", "stats", "ingest", "feeds", "reindex"} <= names
         ask = next(c for c in standin.commands if c["name"] == "ask")
         assert [(o["name"], o["type"], o.get("required", False)) for o in ask["options"]] == [
-            ("question", 3, True), ("private", 5, False)]
+            ("question", 3, True), ("private", 5, False), ("source", 3, False)]
+        sources = [o for c in standin.commands for o in c.get("options", []) if o["name"] == "source"]
+        assert len(sources) == 3 and all(o.get("autocomplete") for o in sources)  # /ask, /search, /latest
+        [source] = [c for c in standin.commands if c["name"] == "source"]
+        assert source["options"][0]["autocomplete"]  # /source id: by title
         assert all(o["description"] for c in standin.commands for o in c.get("options", []))
 
     run_standin(scenario, bot_factory=bot_factory(corpus_copy), timeout=60)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from newsbot.bot.engine import Engine
+from newsbot.bot.questions import UnknownOutlet
 from newsbot.index.store.base import IndexCorrupt, IndexMismatch, IndexMissing
 from newsbot.index.store.embedded.layout import Layout
 from tests.helpers import REPO, make_settings
@@ -149,7 +150,8 @@ def test_source_filter(engine: Engine) -> None:
     everyone = engine.search("Leica", limit=20)
     assert len({h.source for h in everyone}) > 1, "the corpus should mention Leica in several outlets"
     assert engine.search("Leica", sources=["weibo"]) == hits  # case-insensitive
-    assert engine.search("Leica", sources=["No Such Outlet"]) == []
+    with pytest.raises(UnknownOutlet, match=r"^no outlet named No Such Outlet; known: AI Dispatch, "):
+        engine.search("Leica", sources=["No Such Outlet"])  # said, rather than "no matching passages"
 
 
 def test_date_filters(engine: Engine) -> None:

@@ -246,6 +246,30 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_latest(args: argparse.Namespace, settings: Settings) -> int:
+    from newsbot.bot.questions import QuestionRejected
+
+    engine = _engine(settings)
+    engine.ensure_index(progress=progress_bar())
+    try:
+        docs = engine.latest(topic=args.topic or "", source=args.source or "", limit=args.limit)
+    except QuestionRejected as exc:  # an outlet the index does not have: the message lists those it has
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        rows = [{"id": d.id, "title": d.title, "source": d.source, "url": d.url,
+                 "published_at": d.published_at.isoformat() if d.published_at else None} for d in docs]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not docs:
+        print("No matching articles.")
+    for doc in docs:
+        date = doc.published_at.date().isoformat() if doc.published_at else "undated"
+        print(f"{date}  {printable(doc.title)} — {printable(doc.source) or '(no outlet)'}")
+        print(f"            id {doc.id}" + (f"  {safe_url(doc.url)}" if safe_url(doc.url) else ""))
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     stats = _engine(settings).stats()
     if args.json:

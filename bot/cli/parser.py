@@ -16,6 +16,7 @@ from newsbot.bot.cli.commands import (
     cmd_feeds_import,
     cmd_feeds_list,
     cmd_feeds_remove,
+    cmd_latest,
     cmd_remove,
     cmd_search,
     cmd_serve,
@@ -91,6 +92,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10, help="number of passages (default 10)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("latest", help="the newest indexed articles", description=(
+        "The newest articles, newest first, optionally about a topic (words found in their text) and from "
+        "one outlet; an outlet the index does not have is refused with the list of those it has."
+    ))
+    p.add_argument("--topic", metavar="WORDS", help="only articles with a passage containing any of these words")
+    p.add_argument("--source", metavar="OUTLET", help="only articles from this outlet (case-insensitive)")
+    p.add_argument("--limit", type=int, default=10, help="number of articles (default 10)")
+    p.add_argument("--json", action="store_true", help="print the articles as JSON")
+    p.set_defaults(func=cmd_latest)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")
@@ -203,6 +214,7 @@ def _add_links_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", action="append", default=[], metavar="OUTLET",
-                   help="only articles from this outlet (repeatable; case-insensitive)")
+                   help="only articles from this outlet (repeatable; case-insensitive; one the index does not "
+                        "have is refused with the list of those it has)")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY-MM-DD)")
     p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY-MM-DD)")

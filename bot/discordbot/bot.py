@@ -23,9 +23,11 @@ from newsbot.bot.answer.answers import Answer, Turn
 from newsbot.bot.config import Settings
 from newsbot.bot.discordbot.common import error_id
 from newsbot.bot.discordbot.guards import RateLimiter
+from newsbot.bot.discordbot.prefs import ServerPrefs, prefs_for
 from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
 from newsbot.bot.engine import Engine
 from newsbot.bot.freshness import PollSchedule, poll_feeds_forever
+from newsbot.index.hits import Filters
 
 log = logging.getLogger("newsbot.discord")
 T = TypeVar("T")
@@ -142,8 +144,18 @@ class NewsBot(commands.Bot):
 
     async def answer(
         self, question: str, *, history: list[Turn], on_text: Callable[[str], None] | None = None,
+        sources: tuple[str, ...] = (),
     ) -> Answer:
-        return await self.run_engine(self.engine.ask, question, history=history, on_text=on_text)
+        """The engine's answer; `sources` keeps to those outlets (UnknownOutlet if the index lacks one)."""
+        return await self.run_engine(self.engine.ask, question, history=history, on_text=on_text,
+                                     filters=Filters(sources))
+
+    async def prefs(self, guild_id: int | None) -> ServerPrefs:
+        """How to behave in this server (its /config choices over the settings); read from the state
+        database each time, so that every replica follows a change at once."""
+        if guild_id is None:
+            return prefs_for(self.settings, None)
+        return prefs_for(self.settings, await self.run_engine(self.engine.server_settings, guild_id))
 
     def record(
         self, answer: Answer, *, answer_id: str, conversation_id: str, user_id: int,
@@ -155,9 +167,11 @@ class NewsBot(commands.Bot):
             guild_id=str(guild_id or ""), channel_id=str(channel_id), user_id=str(user_id),
         )
 
-    def replies_for(self, answer: Answer) -> list[Reply]:
+    def replies_for(self, answer: Answer, *, embeds: bool | None = None) -> list[Reply]:
+        """The messages of an answer: embeds or plain text (`embeds`; default: the discord_embeds setting)."""
         footer = "newsbot · quoted from the sources" if answer.mode == "extractive" else "newsbot · model answer, checked"
-        return answer_replies(answer, embeds=self.settings.discord_embeds, footer=footer)
+        embeds = self.settings.discord_embeds if embeds is None else embeds
+        return answer_replies(answer, embeds=embeds, footer=footer)
 
 
 WITHOUT_CONTENT = (

@@ -171,6 +171,16 @@ class Catalog:
         rows = self.rows.query(sql, [*params, *matching_params, limit])
         return [document_from_row(r) for r in rows]
 
+    def titled(self, text: str, limit: int) -> list[Document]:
+        """The newest articles (bodies empty) whose title contains `text` or whose id starts with it,
+        ignoring case (ASCII letters only on SQLite); the newest of all when `text` is blank."""
+        text = text.strip().lower()
+        if not text:
+            return self.latest(limit)
+        escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        return self.latest(limit, Filters(), "(LOWER(d.title) LIKE ? ESCAPE '!' OR LOWER(d.id) LIKE ? ESCAPE '!')",
+                           [f"%{escaped}%", f"{escaped}%"])
+
     def source_counts(self) -> list[tuple[str, int]]:
         """(outlet, articles) per outlet, most articles first; spellings of one outlet count as one."""
         rows = self.rows.query(
@@ -334,6 +344,10 @@ class CatalogReads:
 
     def source_counts(self) -> list[tuple[str, int]]:
         return self.catalog.source_counts()
+
+    def titled(self, text: str, limit: int = 25) -> list[Document]:
+        """The newest articles whose title contains `text` or whose id starts with it (see `Catalog.titled`)."""
+        return self.catalog.titled(text, limit)
 
     def sources(self) -> list[str]:
         return self.catalog.sources()

@@ -63,8 +63,13 @@ Acting as Discord users (each dispatches the gateway event(s) real Discord would
   ``send_dm(author_id, content, **kw) -> dict`` -- user DMs the bot (DM channel created on demand).
   ``create_thread(channel_id, name, *, user_id) -> dict`` -- user opens a thread.
   ``slash_command(name, options=None, *, user_id, channel_id, subcommand=None) -> InteractionRecord``
-  -- INTERACTION_CREATE type 2 built from the *synced* definition, in a guild channel; raises
-  LookupError if not synced, PermissionError/ValueError when the Discord client would refuse.
+  -- INTERACTION_CREATE type 2 built from the *synced* definition, in a guild channel (a channel option's
+  value is a channel id; ``resolved`` is filled in); raises LookupError if not synced,
+  PermissionError/ValueError when the Discord client would refuse.
+  ``autocomplete(name, focused, typed="", options=None, *, user_id, channel_id, subcommand=None) ->
+  InteractionRecord`` -- the user types ``typed`` into option ``focused`` (which must have ``autocomplete``):
+  INTERACTION_CREATE type 4; ``wait_for_choices(rec) -> list[dict]`` -- the choices the bot answered with
+  (callback type 8, checked as Discord does: at most 25, names 1-100 characters, string values <= 100).
   ``click_button(message_id, custom_id, *, user_id) -> InteractionRecord`` -- component type 2.
   ``dispatch_raw(event_name, data)`` -- send an arbitrary (even malformed) DISPATCH to every session.
 Gateway control: ``request_reconnect()`` (op 7), ``drop_connections(code=4000)``.
@@ -73,7 +78,8 @@ World changes (sync): ``add_user(name, *, bot=False, roles=()) -> int``; ``comma
   server admin sets under Server Settings → Integrations; ``everyone_role_id`` = everybody). The application's owner
   (``GET /oauth2/applications/@me``, what ``Bot.is_owner`` asks): attribute ``application_owner_id``
   (default ``admin_id``), or a team: ``team_members = {user_id: "admin" | "developer" | "read_only"}``
-  (set them before the bot connects).
+  (set them before the bot connects). ``command_overrides = {"name": {user_id, ...}}``: a server's
+  Integrations override letting those users run a command whatever its ``default_member_permissions``.
 Waiting: ``wait_for(predicate, timeout=5.0)`` -- re-evaluates the zero-argument predicate on every
   state change, returns its truthy value; ``wait_for_call(method, path_regex, timeout=5.0, *,
   since=None, predicate=None) -> RecordedCall`` -- first matching REST call recorded at/after
@@ -126,8 +132,8 @@ Fidelity notes (what real Discord does and the stand-in models)
   attachments, reactions, modals, select menus, deferred message updates (callback type 6), message
   deletes, member chunking (op 8), follow-ups into threads, message forwarding. Routes not in
   ``rest.py``'s table (channel or guild reads, history, pins, ...) are unknown routes. Nor modelled:
-  rate limits (except injected 429s), voice, stickers, polls, forum channels, audit logs, autocomplete,
-  slash commands in DMs. Only one stand-in should be redirected at a time (``Route.BASE`` /
+  rate limits (except injected 429s), voice, stickers, polls, forum channels, audit logs, user/role/
+  attachment options, slash commands in DMs. Only one stand-in should be redirected at a time (``Route.BASE`` /
   ``DEFAULT_GATEWAY`` are process-global).
 
 discord.py 2.7 quirks worth knowing when writing tests

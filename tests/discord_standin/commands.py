@@ -8,8 +8,10 @@ import copy
 from typing import Any
 
 from .protocol import (
+    AUTOCOMPLETE,
     DM,
     OPT_BOOLEAN,
+    OPT_CHANNEL,
     OPT_GROUP,
     OPT_INTEGER,
     OPT_NUMBER,
@@ -100,11 +102,10 @@ class Commands:
             f"synced: {synced}"
         )
 
-    @staticmethod
-    def _option_value(opt: dict, value: Any) -> Any:
+    def _option_value(self, opt: dict, value: Any, guild_id: int) -> Any:
         """``value`` for option ``opt`` as the Discord client sends it, refused where the client would
-        refuse it. Strings, integers, numbers and booleans only: users, roles, channels and
-        attachments as options are not modelled."""
+        refuse it. Strings, integers, numbers, booleans and channels (an id of a channel of the guild,
+        of one of the option's ``channel_types``): users, roles and attachments as options are not modelled."""
         otype, name = opt["type"], opt["name"]
         choices = opt.get("choices") or []
         if choices:
@@ -135,36 +136,57 @@ class Commands:
             if not isinstance(value, bool):
                 raise TypeError(f"option {name!r} expects a bool")
             return value
+        if otype == OPT_CHANNEL:
+            ch = self._channels.get(int(value))
+            if ch is None or ch["type"] == DM or int(ch.get("guild_id") or 0) != guild_id:
+                raise ValueError(f"option {name!r}: {value} is not a channel of this guild")
+            types = opt.get("channel_types")
+            if types and ch["type"] not in types:
+                raise ValueError(f"option {name!r}: channel type {ch['type']} is not one of {types}")
+            return str(ch["id"])
         raise ValueError(f"option {name!r}: option type {otype} is not modelled by the stand-in")
 
-    def _build_options(self, definitions: list[dict], given: dict[str, Any]) -> list[dict]:
+    def _build_options(
+        self, definitions: list[dict], given: dict[str, Any], guild_id: int, *, focused: str | None = None
+    ) -> list[dict]:
+        """The options of an invocation; with ``focused`` (autocomplete), the options typed so far: the
+        focused one carries the raw text being typed, and required ones may still be missing."""
         known = {o["name"]: o for o in definitions}
         unknown = set(given) - set(known)
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)}; command defines {sorted(known)}")
         out = []
         for opt in definitions:
+            if opt["name"] == focused:
+                if not opt.get("autocomplete"):
+                    raise ValueError(f"option {focused!r} has no autocomplete; the Discord client would not ask")
+                text = given.get(focused, "")
+                if not isinstance(text, str):
+                    raise TypeError("the focused option's value is the text typed so far (a string)")
+                out.append({"name": opt["name"], "type": opt["type"], "value": text, "focused": True})
+                continue
             if opt["name"] not in given:
-                if opt.get("required"):
+                if opt.get("required") and focused is None:
                     raise ValueError(f"required option {opt['name']!r} missing (the Discord client requires it)")
                 continue
-            value = self._option_value(opt, given[opt["name"]])
+            value = self._option_value(opt, given[opt["name"]], guild_id)
             out.append({"name": opt["name"], "type": opt["type"], "value": value})
         return out
 
-    async def slash_command(
-        self,
-        name: str,
-        options: dict[str, Any] | None = None,
-        *,
-        user_id: int,
-        channel_id: int,
-        subcommand: str | None = None,
-    ) -> InteractionRecord:
-        """Invoke a synced chat-input command as ``user_id`` in a guild channel (``subcommand`` may be
-        ``"sub"`` or ``"group sub"``). Raises LookupError if it is not synced, PermissionError or
-        ValueError where the Discord client would refuse."""
-        self._action()
+    def _resolved(self, built: list[dict], user_id: int) -> dict:
+        """Discord's ``resolved`` data for the channel options of an invocation."""
+        channels = {}
+        for o in built:
+            if o["type"] == OPT_CHANNEL and not o.get("focused"):
+                ch = self._channels[int(o["value"])]
+                channels[str(ch["id"])] = {**self._render_channel(ch), "permissions": str(self._perms(user_id, int(ch["id"])))}
+        return {"channels": channels} if channels else {}
+
+    def _invocation(
+        self, name: str, *, user_id: int, channel_id: int, subcommand: str | None
+    ) -> tuple[dict, int, list[dict], list[tuple[str, int]]]:
+        """(command, guild id, option definitions, subcommand wrapper) for a user invoking ``name`` in
+        ``channel_id``; LookupError/PermissionError/ValueError where the Discord client would not offer it."""
         self._check_user(user_id)
         ch = self._channels.get(int(channel_id))
         if ch is None:
@@ -203,12 +225,67 @@ class Commands:
                 raise ValueError(f"{subcommand!r} names a group, not a subcommand")
         elif any(o["type"] in (OPT_SUB, OPT_GROUP) for o in definitions):
             raise ValueError(f"{name!r} has subcommands; pass subcommand=...")
-        built = self._build_options(definitions, dict(options or {}))
+        return cmd, guild_id, definitions, wrapper
+
+    @staticmethod
+    def _command_data(cmd: dict, built: list[dict], wrapper: list[tuple[str, int]], resolved: dict) -> dict:
         for part, ptype in reversed(wrapper):
             built = [{"name": part, "type": ptype, "options": built}]
         data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1}
         if built:
             data["options"] = built
+        if resolved:
+            data["resolved"] = resolved
         if cmd.get("guild_id"):
             data["guild_id"] = cmd["guild_id"]
+        return data
+
+    async def slash_command(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: int,
+        channel_id: int,
+        subcommand: str | None = None,
+    ) -> InteractionRecord:
+        """Invoke a synced chat-input command as ``user_id`` in a guild channel (``subcommand`` may be
+        ``"sub"`` or ``"group sub"``; a channel option's value is a channel id). Raises LookupError if it is
+        not synced, PermissionError or ValueError where the Discord client would refuse."""
+        self._action()
+        cmd, guild_id, definitions, wrapper = self._invocation(
+            name, user_id=user_id, channel_id=channel_id, subcommand=subcommand)
+        built = self._build_options(definitions, dict(options or {}), guild_id)
+        data = self._command_data(cmd, built, wrapper, self._resolved(built, user_id))
         return await self._dispatch_interaction(2, data, user_id=user_id, channel_id=int(channel_id), command=cmd)
+
+    async def autocomplete(
+        self,
+        name: str,
+        focused: str,
+        typed: str = "",
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: int,
+        channel_id: int,
+        subcommand: str | None = None,
+    ) -> InteractionRecord:
+        """The user types ``typed`` into option ``focused`` of command ``name`` (``options``: the other
+        options filled in so far): dispatches INTERACTION_CREATE type 4 (APPLICATION_COMMAND_AUTOCOMPLETE),
+        which the bot answers with callback type 8 (its ``choices``: ``wait_for_choices``). ValueError if
+        the option has no ``autocomplete`` (the client would not ask)."""
+        self._action()
+        cmd, guild_id, definitions, wrapper = self._invocation(
+            name, user_id=user_id, channel_id=channel_id, subcommand=subcommand)
+        given = {**dict(options or {}), focused: typed}
+        built = self._build_options(definitions, given, guild_id, focused=focused)
+        data = self._command_data(cmd, built, wrapper, self._resolved(built, user_id))
+        return await self._dispatch_interaction(
+            AUTOCOMPLETE, data, user_id=user_id, channel_id=int(channel_id), command=cmd,
+            focused_option=next(o for o in definitions if o["name"] == focused),
+        )
+
+    async def wait_for_choices(self, rec: InteractionRecord, timeout: float = 5.0) -> list[dict]:
+        """The choices the bot offered for an autocomplete interaction (``{"name", "value"}`` dicts)."""
+        [resp] = await self.wait_for_response(rec.id, kind="callback", timeout=timeout)
+        return resp["choices"]

@@ -26,14 +26,15 @@ from .protocol import (
     RecordedCall,
     form_error,
 )
-from .validation import check_not_empty, validate_message, walk_components
+from .validation import check_not_empty, validate_choices, validate_message, walk_components
 
 log = logging.getLogger("discord_standin")
 
-# callback types Discord accepts per interaction type (2: slash command, 3: component)
-VALID_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}}
-# modelled: 4 reply with a message, 5 defer ("thinking…"), 7 update the component's message
-MODELLED_CALLBACKS = {4, 5, 7}
+# callback types Discord accepts per interaction type (2: slash command, 3: component, 4: autocomplete)
+VALID_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}}
+# modelled: 4 reply with a message, 5 defer ("thinking…"), 7 update the component's message,
+# 8 autocomplete choices (APPLICATION_COMMAND_AUTOCOMPLETE_RESULT)
+MODELLED_CALLBACKS = {4, 5, 7, 8}
 
 
 class Interactions:
@@ -93,6 +94,7 @@ class Interactions:
         channel_id: int,
         message: dict | None = None,
         command: dict | None = None,
+        focused_option: dict | None = None,
     ) -> InteractionRecord:
         ch = self._channels[int(channel_id)]
         iid = self._ids.next()
@@ -151,6 +153,7 @@ class Interactions:
             dispatched_at=time.monotonic(),
             message_id=int(message["id"]) if message else None,
             command=command,
+            focused_option=focused_option,
         )
         self._interactions[iid] = rec
         self._interactions_by_token[token] = rec
@@ -249,6 +252,18 @@ class Interactions:
                 )
             if ctype not in MODELLED_CALLBACKS:
                 raise NotModelled(f"interaction callback type {ctype}")
+            if ctype == 8:  # autocomplete choices: no message
+                choices = validate_choices(data, rec.focused_option)
+                rec.callback_type, rec.callback_data = ctype, copy.deepcopy(data)
+        except ApiError as err:
+            self._log_response(rec, "callback", call, ok=False, type=ctype, status=err.status, error=err.body())
+            raise
+        if ctype == 8:
+            self._log_response(rec, "callback", call, ok=True, type=ctype, status=200, choices=choices)
+            if call.query.get("with_response") in ("1", "true", "True"):
+                return 200, {"interaction": {"id": str(rec.id), "type": rec.type}}
+            return 204, None
+        try:
             if ctype == 4:  # a message
                 validate_message(data, create=True)
                 msg = self._response_message(rec, data, extra_flags=int(data.get("flags") or 0) & FLAG_EPHEMERAL)

@@ -79,6 +79,9 @@ SENDABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS | FLAG_COMPO
 
 # app command option types
 OPT_SUB, OPT_GROUP, OPT_STRING, OPT_INTEGER, OPT_BOOLEAN, OPT_NUMBER = 1, 2, 3, 4, 5, 10
+OPT_CHANNEL = 7
+# interaction types: 2 slash command, 3 component, 4 autocomplete (the user is typing an option)
+AUTOCOMPLETE = 4
 
 
 def snowflake_at(ms: int, seq: int = 0) -> int:
@@ -174,6 +177,7 @@ class InteractionRecord:
     callback_data: Any = None
     original_message_id: int | None = None
     deferred_pending: bool = False  # type-5 defer whose thinking message is not yet replaced
+    focused_option: dict | None = None  # autocomplete: the option definition being typed into
     responses: list[dict] = field(default_factory=list)
 
     @property

@@ -236,3 +236,31 @@ def thread_name_check(body: dict) -> tuple[str, int]:
             [(("auto_archive_duration",), "BASE_TYPE_CHOICES", "Value must be one of {60, 1440, 4320, 10080}.")]
         )
     return name, auto
+
+
+def validate_choices(data: Any, option: dict | None) -> list[dict]:
+    """The choices of an autocomplete result (callback type 8) as Discord accepts them: at most 25, each a
+    name of 1-100 characters and a value of the option's type (a string of at most 100 characters)."""
+    items: Problems = []
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        raise form_error([(("data", "choices"), "BASE_TYPE_REQUIRED", "This field is required")])
+    if len(choices) > 25:
+        items.append((("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."))
+    otype = (option or {}).get("type", 3)
+    for i, choice in enumerate(choices):
+        path = ("data", "choices", i)
+        name = choice.get("name") if isinstance(choice, dict) else None
+        value = choice.get("value") if isinstance(choice, dict) else None
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            items.append(((*path, "name"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."))
+        if otype == 3:
+            if not isinstance(value, str):
+                items.append(((*path, "value"), "STRING_TYPE_CONVERT", "Could not interpret value as string."))
+            else:
+                max_len(items, (*path, "value"), value, 100)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            items.append(((*path, "value"), "NUMBER_TYPE_COERCE", "Value is not a valid number."))
+    if items:
+        raise form_error(items)
+    return [dict(c) for c in choices]

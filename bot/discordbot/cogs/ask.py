@@ -14,8 +14,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from newsbot.bot.answer.answers import Answer, Turn
+from newsbot.bot.discordbot.choices import outlet_choices, outlet_refusal
 from newsbot.bot.discordbot.common import HISTORY_TURNS, apology, error_id, report_command_error
 from newsbot.bot.discordbot.guards import allowed_here
+from newsbot.bot.discordbot.prefs import prefs_here
 from newsbot.bot.discordbot.render import NO_MENTIONS, defuse, split_text, thread_name
 from newsbot.bot.discordbot.views import feedback_view
 from newsbot.bot.questions import QuestionRejected, length_refusal
@@ -113,6 +115,9 @@ class AskCog(commands.Cog):
         scope_channel = channel.parent_id if isinstance(channel, discord.Thread) else channel.id
         if not allowed_here(bot.settings, guild_id, scope_channel):
             return
+        prefs = await bot.prefs(guild_id)
+        if not prefs.answers_in(scope_channel):  # the server chose other channels (/config): stay quiet
+            return
         question = strip_bot_mention(message.content, me.id)
         if not question and not mentioned and not in_dm and not bot.intents.message_content:
             return  # without the Message Content intent Discord sends no text unless we are mentioned
@@ -135,7 +140,7 @@ class AskCog(commands.Cog):
         elif replied is not None:
             conversation_id, target = f"msg:{replied.id}", channel
         else:
-            target = await self._open_thread(message, question)
+            target = await self._open_thread(message, question) if prefs.threads else channel
             conversation_id = f"thread:{target.id}" if isinstance(target, discord.Thread) else f"msg:{message.id}"
 
         refusal = length_refusal(question, bot.settings.max_question_chars)
@@ -148,7 +153,7 @@ class AskCog(commands.Cog):
             history = history_from_message(replied)
         await self._answer_into(
             target, question, history=history, conversation_id=conversation_id, user_id=message.author.id,
-            guild_id=guild_id, reference=message if target is channel and not in_dm else None,
+            guild_id=guild_id, reference=message if target is channel and not in_dm else None, embeds=prefs.embeds,
         )
 
     async def _replied_bot_message(self, message: discord.Message) -> discord.Message | None:
@@ -174,7 +179,7 @@ class AskCog(commands.Cog):
 
     async def _answer_into(
         self, target: discord.abc.Messageable, question: str, *, history: list[Turn], conversation_id: str,
-        user_id: int, guild_id: int | None, reference: discord.Message | None,
+        user_id: int, guild_id: int | None, reference: discord.Message | None, embeds: bool,
     ) -> None:
         bot = self.bot
         placeholder: discord.Message | None = None
@@ -194,7 +199,8 @@ class AskCog(commands.Cog):
             if streamer:
                 await streamer.stop()
         answer_id = secrets.token_hex(6)
-        await self._send_answer(target, answer, answer_id, placeholder=placeholder, reference=reference)
+        await self._send_answer(target, answer, answer_id, placeholder=placeholder, reference=reference,
+                                embeds=embeds)
         await bot.run_engine(
             bot.record, answer, answer_id=answer_id, conversation_id=conversation_id, user_id=user_id,
             guild_id=guild_id, channel_id=getattr(target, "id", 0),
@@ -202,9 +208,9 @@ class AskCog(commands.Cog):
 
     async def _send_answer(
         self, target: discord.abc.Messageable, answer: Answer, answer_id: str, *,
-        placeholder: discord.Message | None, reference: discord.Message | None,
+        placeholder: discord.Message | None, reference: discord.Message | None, embeds: bool,
     ) -> list[discord.Message]:
-        replies = self.bot.replies_for(answer)
+        replies = self.bot.replies_for(answer, embeds=embeds)
         sent: list[discord.Message] = []
         for i, reply in enumerate(replies):
             extra: dict[str, Any] = {}
@@ -224,16 +230,22 @@ class AskCog(commands.Cog):
     @app_commands.command(name="ask", description="Ask a question about the indexed news")
     @app_commands.describe(
         question="What you want to know, e.g. why is Xiaomi dropping Leica?",
-        private="Only you see the answer",
+        private="Only you see the answer (default: what the server chose with /config)",
+        source="Only articles from this outlet (optional)",
     )
-    async def ask(self, interaction: discord.Interaction, question: str, private: bool = False) -> None:
+    async def ask(
+        self, interaction: discord.Interaction, question: str, private: bool | None = None,
+        source: str | None = None,
+    ) -> None:
         bot = self.bot
         guild_id = interaction.guild_id
-        if not allowed_here(bot.settings, guild_id, _scope_channel(interaction)):
-            await interaction.response.send_message("I'm not enabled in this channel.", ephemeral=True)
+        prefs = await prefs_here(bot, interaction)
+        if prefs is None:
             return
+        private = prefs.private if private is None else private
         limited = bot.limiter.check(interaction.user.id, guild_id)
-        refusal = str(limited) if limited else length_refusal(question, bot.settings.max_question_chars)
+        refusal = await outlet_refusal(bot, source) or (str(limited) if limited else None) or \
+            length_refusal(question, bot.settings.max_question_chars)
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
@@ -244,7 +256,8 @@ class AskCog(commands.Cog):
                 content=content, allowed_mentions=NO_MENTIONS))
             streamer.start()
         try:
-            answer = await bot.answer(question, history=[], on_text=streamer.feed if streamer else None)
+            answer = await bot.answer(question, history=[], on_text=streamer.feed if streamer else None,
+                                      sources=(source,) if source else ())
         except QuestionRejected as exc:
             await interaction.followup.send(str(exc), ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
@@ -252,7 +265,7 @@ class AskCog(commands.Cog):
             if streamer:
                 await streamer.stop()
         answer_id = secrets.token_hex(6)
-        replies = bot.replies_for(answer)
+        replies = bot.replies_for(answer, embeds=prefs.embeds)
         for i, reply in enumerate(replies):
             extra: dict[str, Any] = {}
             if i == len(replies) - 1 and answer.found:
@@ -266,14 +279,11 @@ class AskCog(commands.Cog):
             user_id=interaction.user.id, guild_id=guild_id, channel_id=interaction.channel_id or 0,
         )
 
+    @ask.autocomplete("source")
+    async def ask_source_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await outlet_choices(self.bot, current)
+
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         await report_command_error(interaction, error)
-
-
-def _scope_channel(interaction: discord.Interaction) -> int | None:
-    channel = interaction.channel
-    if isinstance(channel, discord.Thread):
-        return channel.parent_id
-    return interaction.channel_id
