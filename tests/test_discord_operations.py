@@ -207,7 +207,7 @@ def test_feeds_update_polls_now_and_replies_tell_when_polling_is_off(corpus_copy
 # ------------------------------------------------------------------------------- 3. admin visibility
 
 
-ADMIN_COMMANDS = {"ingest", "feeds", "reindex"}
+ADMIN_COMMANDS = {"ingest", "feeds", "reindex", "config"}  # config: per-server settings, Manage Server
 
 
 def test_admin_commands_are_shown_to_manage_server_members_only(corpus_copy: Path) -> None:
