@@ -238,3 +238,15 @@ def test_a_when_answer_dates_the_event_asked_about(tmp_path: Path) -> None:
     assert not engine.ask("When did Brightline's Hungary factory start production?").found
     opened = engine.ask("When did Brightline open its Lyon office?")
     assert opened.found and "2019" in first_sentences(opened.text, 1)
+
+
+
+@pytest.mark.parametrize("question", ["who owns hasselblad", "which city is getting the first stargate data center?",
+                                      "who called deepseek AI's sputnik moment?"])
+def test_a_one_story_name_label_is_what_the_answering_sentence_names(engine: Engine, question: str) -> None:
+    """On the bundled articles these were labelled "**Chinese** —", "**OpenAI** —", "**Nvidia** —": names many
+    articles share, not the answer. A label that is not a person's name must be named by the lead sentence."""
+    answer = engine.ask(question)
+    label = re.match(r"\*\*([^*]+)\*\* — ", answer.text)
+    if label:
+        assert label.group(1) in first_sentences(answer.text, 1), answer.text

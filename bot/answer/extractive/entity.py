@@ -72,7 +72,7 @@ def answer_entity(scored: Scored, plan: AnswerPlan, hits: Sequence[Hit]) -> str:
             if long != short and long.endswith(" " + short):
                 total_docs[long] |= docs[short]
                 total_mentions[long] += mentions[short]
-    pool = [k for k in total_docs if plan.kind != "who" or _is_person(forms[k]) or _is_surname(forms[k])]
+    pool = [k for k in total_docs if plan.kind != "who" or is_person(forms[k]) or _is_surname(forms[k])]
     if not pool:
         return ""
     def rank(k: str) -> tuple[int, bool, int]:  # articles, a full name (for "who"), mentions
@@ -115,7 +115,7 @@ def _is_surname(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)?", name)) and name.lower() not in _ORG_WORDS
 
 
-def _is_person(name: str) -> bool:
+def is_person(name: str) -> bool:
     """Two or three capitalised words, none of them an organisation word ("Alameda Research" is not)."""
     return bool(_PERSON.fullmatch(name)) and not any(w.lower().strip(".") in _ORG_WORDS for w in name.split())
 

@@ -28,7 +28,7 @@ import numpy as np
 from newsbot.bot.answer.answers import Answer
 from newsbot.bot.answer.extractive.candidates import candidates
 from newsbot.bot.answer.extractive.compose import compose, not_found
-from newsbot.bot.answer.extractive.entity import answer_entity, names_entity
+from newsbot.bot.answer.extractive.entity import answer_entity, is_person, names_entity
 from newsbot.bot.answer.extractive.lead import MEASURE_WORDS, choose_lead, part_rankings, subject_terms
 from newsbot.bot.answer.extractive.options import ExtractiveOptions, TermWeights
 from newsbot.bot.answer.extractive.picker import Picker
@@ -87,6 +87,12 @@ def extractive_answer(
     asked = [t for t in weights if t not in subject and not t.isdigit() and not MEASURE_WORDS.match(t)]
     # a "who / which" answer opens with the name the evidence agrees on, quoted from a sentence naming it
     entity = answer_entity(scored, plan, hits) if plan.kind in ENTITY_KINDS else ""
+    if entity and len(plan.parts) < 2 and not (plan.kind == "who" and is_person(entity)):
+        # one story asked about: a name that is not a person's must be in the sentence that answers best
+        # on its own merits ("which iphone …?" is not answered by "Apple", the name every article shares)
+        plain_lead = choose_lead(scored, plan, key_weights, opts, among=parts, subject=subject, asked=asked)
+        if plain_lead is None or not names_entity(entity, cands[plain_lead].text):
+            entity = ""
     lead = choose_lead(scored, plan, key_weights, opts, among=parts, subject=subject, asked=asked, entity=entity)
     if lead is None:
         return not_found(question, hits, related=True)
