@@ -1,5 +1,5 @@
 """One cog per feature area: asking (mentions, DMs, threads, /ask), lookups (/search, /source, /latest,
-/stats) and administration (/ingest, /feeds, /reindex)."""
+/stats), digests (/digest) and administration (/ingest, /feeds, /reindex)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 async def setup_cogs(bot: NewsBot) -> None:
     from newsbot.bot.discordbot.cogs.admin import AdminCog
     from newsbot.bot.discordbot.cogs.ask import AskCog
+    from newsbot.bot.discordbot.cogs.digest import DigestCog
     from newsbot.bot.discordbot.cogs.lookup import LookupCog
     from newsbot.bot.discordbot.views import FeedbackButton
 
@@ -19,3 +20,4 @@ async def setup_cogs(bot: NewsBot) -> None:
     await bot.add_cog(AskCog(bot))
     await bot.add_cog(LookupCog(bot))
     await bot.add_cog(AdminCog(bot))
+    await bot.add_cog(DigestCog(bot))
