@@ -23,6 +23,7 @@ from newsbot.bot.answer.extractive.options import ExtractiveOptions
 from newsbot.bot.answer.extractive.pipeline import extractive_answer
 from newsbot.bot.answer.plan import plan_answer
 from newsbot.bot.config import Settings, llm_enabled, search_options
+from newsbot.bot.digest import DEFAULT_LIMIT, MAX_LIMIT, Digest, build_digest
 from newsbot.bot.questions import (
     QuestionRejected,
     UnknownOutlet,
@@ -56,6 +57,7 @@ from newsbot.index.store.base import IndexMissing, IndexProblem, StoreBackend, S
 from newsbot.index.store.catalog import source_key
 from newsbot.index.store.embedded.layout import Layout
 from newsbot.index.store.sql import DatabaseUnreadable
+from newsbot.index.stories.topic import topic_matches
 from newsbot.index.text import keyword_terms
 
 if TYPE_CHECKING:  # bot.ingest and bot.feed_updates pull in trafilatura and feedparser (≈ 0.4 s): imported when fetching
@@ -454,6 +456,27 @@ class Engine:
         if notes:
             answer = Answer(**{**answer.__dict__, "notes": notes})
         return _with_question(answer, question, standalone)
+
+    def digest(
+        self, *, topic: str = "", sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None, limit: int = DEFAULT_LIMIT,
+    ) -> Digest:
+        """The period's top stories (most outlets first, then the most recent), each with its lead
+        sentence cited to every article that states it (see `bot.digest`). `topic` keeps the articles
+        that match it in hybrid search (`index.stories.topic`); `sources` keeps those outlets; the
+        period is by publication date, inclusive (undated articles are left out once a bound is given).
+        `limit` is clamped to 1..MAX_LIMIT. Raises QuestionRejected for an unusable topic."""
+        reader = self.reader()
+        filters = Filters(tuple(s.strip() for s in sources if s and s.strip()), since, until)
+        topic = topic.strip()
+        ids = None
+        if topic:
+            topic = check_question(topic, self.settings.max_question_chars)
+            ids = topic_matches(reader, self.query_embedder, topic, filters, self.search_options())
+        return build_digest(
+            reader, self.query_embedder, filters, topic=topic, doc_ids=ids, limit=min(max(1, limit), MAX_LIMIT),
+            term_weight=lambda terms: term_weights(reader, terms),
+        )
 
     def document(self, doc_id: str) -> tuple[Document, int] | None:
         return self.reader().document(doc_id)

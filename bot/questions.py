@@ -85,3 +85,23 @@ def question_about(title: str, max_chars: int = 90) -> str | None:
     if len(head.split()) < 2 or len(head) > max_chars:
         return None
     return head if head.endswith("?") else f"What's the latest on {head}?"
+
+
+_RELATIVE = re.compile(r"^\s*(\d{1,4})\s*([hdw])\s*$", re.I)
+_UNIT_HOURS = {"h": 1, "d": 24, "w": 24 * 7}
+PERIOD_HINT = "a period is 1d, 7d, 12h, 2w (back from now) or a date: 2025-05-19"
+
+
+def parse_period(text: str | None, now: datetime, *, end: bool = False) -> datetime | None:
+    """A digest's bound: `7d`, `12h`, `2w` (that long before `now`) or a date as `parse_day` reads it
+    (with end=True a bare date means its last second). None for empty; ValueError (message: PERIOD_HINT)
+    for anything else."""
+    if not text or not text.strip():
+        return None
+    m = _RELATIVE.match(text)
+    if m:
+        return now - timedelta(hours=int(m.group(1)) * _UNIT_HOURS[m.group(2).lower()])
+    try:
+        return parse_day(text.strip(), end=end)
+    except ValueError:
+        raise ValueError(f"not a period: {text.strip()[:40]!r} ({PERIOD_HINT})") from None

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from newsbot.bot.answer.answers import printable, safe_url
-from newsbot.bot.cli.render import StreamPrinter, answer_json, hit_json, render_answer
+from newsbot.bot.cli.render import (
+    StreamPrinter,
+    answer_json,
+    digest_json,
+    digest_markdown,
+    hit_json,
+    render_answer,
+    render_digest,
+)
 from newsbot.bot.config import Settings
 from newsbot.bot.console import build_first_index, progress_bar
 
@@ -267,6 +275,39 @@ def cmd_latest(args: argparse.Namespace, settings: Settings) -> int:
         date = doc.published_at.date().isoformat() if doc.published_at else "undated"
         print(f"{date}  {printable(doc.title)} — {printable(doc.source) or '(no outlet)'}")
         print(f"            id {doc.id}" + (f"  {safe_url(doc.url)}" if safe_url(doc.url) else ""))
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from newsbot.bot.questions import QuestionRejected, parse_period
+
+    now = datetime.now(UTC)
+    try:
+        since, until = parse_period(args.since, now), parse_period(args.until, now, end=True)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if since and until and since > until:
+        print("error: --since is after --until", file=sys.stderr)
+        return 2
+    if args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    engine = _engine(settings)
+    build_first_index(engine)
+    try:
+        digest = engine.digest(topic=args.topic, sources=args.source, since=since, until=until, limit=args.limit)
+    except QuestionRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(digest_json(digest), indent=2, ensure_ascii=False))
+    elif args.markdown:
+        print(digest_markdown(digest), end="")
+    else:
+        print(render_digest(digest))
     return 0
 
 

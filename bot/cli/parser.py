@@ -11,6 +11,7 @@ from newsbot.bot.cli.commands import (
     cmd_build,
     cmd_chat,
     cmd_config,
+    cmd_digest,
     cmd_feeds_add,
     cmd_feeds_export,
     cmd_feeds_import,
@@ -33,6 +34,7 @@ examples:
   newsbot feeds import subscriptions.opml    follow every feed a feed reader exported
   newsbot ask "Why is Xiaomi dropping Leica?"
   newsbot search "Leica" --source Weibo --json
+  newsbot digest --since 7d --topic "chips"  the week's top stories, each line cited
   newsbot stats
 
 settings: NEWSBOT_* environment variables or newsbot.toml; see `newsbot config`.
@@ -102,6 +104,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10, help="number of articles (default 10)")
     p.add_argument("--json", action="store_true", help="print the articles as JSON")
     p.set_defaults(func=cmd_latest)
+
+    p = sub.add_parser("digest", help="the period's top stories, each with a cited lead sentence", description=(
+        "Group the period's articles into stories (copies merged at indexing, plus articles about the same "
+        "event: close in meaning, sharing names, published within days of each other), rank them by how "
+        "many outlets ran them, then by recency, and show each with the sentence that states it, cited to "
+        "every article that says it ([1][2]), and the story's links. Periods are by publication date."
+    ))
+    p.add_argument("--topic", metavar="TEXT", default="",
+                   help="only articles about this (hybrid search, as `search` finds them)")
+    p.add_argument("--since", metavar="PERIOD", default="7d",
+                   help="from 1d, 7d, 12h, 2w back from now, or a date YYYY-MM-DD (default 7d)")
+    p.add_argument("--until", metavar="PERIOD", default=None,
+                   help="up to this date YYYY-MM-DD (inclusive) or period back from now (default: now)")
+    p.add_argument("--source", action="append", default=[], metavar="OUTLET",
+                   help="only articles from this outlet (repeatable; case-insensitive)")
+    p.add_argument("--limit", type=int, default=10, help="number of stories (default 10, at most 25)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the digest as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print the digest as Markdown")
+    p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true")

@@ -1,4 +1,4 @@
-"""Turn `Answer`s and `Hit`s into Discord message payloads that respect Discord's limits.
+"""Turn `Answer`s, `Hit`s and `Digest`s into Discord message payloads that respect Discord's limits.
 
 Pure functions over plain dicts (`{"content": ..., "embeds": [discord.Embed, ...]}`) so they can be
 tested without a connection. Limits: 2,000 characters of content per message, 4,096 per embed
@@ -19,6 +19,7 @@ from typing import Any
 import discord
 
 from newsbot.bot.answer.answers import Answer, Citation, printable, safe_url
+from newsbot.bot.digest import Digest, digest_empty_text, digest_heading, story_meta
 from newsbot.index.documents import Document, format_date
 from newsbot.index.hits import Hit
 
@@ -293,3 +294,38 @@ def latest_embed(docs: Sequence[Document], *, topic: str = "", source: str = "")
         color=COLOR,
     )
     return embed
+
+
+# ------------------------------------------------------------------------------------------ digests
+
+DIGEST_FOOTER = "newsbot · lead sentences quoted from the sources"
+
+
+def digest_replies(digest: Digest, *, embeds: bool = True, footer: str = DIGEST_FOOTER) -> list[Reply]:
+    """The messages that show `digest`: one embed (split like an answer when it is longer than one may
+    be), each story a numbered title linked to its best article, its outlets and dates, its lead sentence
+    with the numbers of the articles that state it, and its articles' links."""
+    title = neutralize_mentions(printable(digest_heading(digest)))
+    if not digest.stories:
+        body = defuse(digest_empty_text(digest))
+        return _embed_replies(body, title=title, footer=footer, color=NOT_FOUND_COLOR) if embeds else [
+            Reply(content=p) for p in split_text(f"**{title}**\n{body}", MESSAGE_LIMIT)]
+    blocks = [defuse(f"{digest.articles} articles in {digest.total_stories} stories; the top "
+                     f"{len(digest.stories)} by outlets and recency")]
+    for rank, d in enumerate(digest.stories, 1):
+        head = f"**{rank}.** " + (link(d.story.title, d.story.articles[0].doc.url) if embeds
+                                  else f"**{escape_link_text(d.story.title)}**")
+        refs = []
+        for s in d.sources:
+            label = f"{s.source or s.title}, {format_date(s.published_at)}".strip(", ")
+            if s.also_reported_by:
+                label += f" (also {', '.join(s.also_reported_by)})"
+            url = safe_url(s.url)
+            refs.append(f"[{s.number}] " + (link(label, url) if embeds else escape_link_text(label) + (f" <{url}>" if url else "")))
+        if d.more:
+            refs.append(f"+{d.more} more")
+        blocks.append("\n".join([head, f"*{defuse(story_meta(d))}*", f"> {defuse(d.text)}", " · ".join(refs)]))
+    body = neutralize_mentions("\n\n".join(blocks))
+    if embeds:
+        return _embed_replies(body, title=title, footer=footer, color=COLOR)
+    return [Reply(content=p) for p in split_text(f"**{title}**\n{body}", MESSAGE_LIMIT)]

@@ -226,6 +226,19 @@ class Catalog:
             )]
         return out
 
+    def passage_ids(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        """doc id -> the ids of its passages (ascending; articles without passages are absent)."""
+        out: dict[str, list[int]] = {}
+        for start in range(0, len(doc_ids), 500):
+            part = list(doc_ids[start:start + 500])
+            rows = self.rows.query(
+                f"SELECT doc_id, id FROM {self.chunks_table}{self._where(f'doc_id IN ({placeholders(len(part))})')}"
+                " ORDER BY doc_id, id", (*self.scope_params, *part),
+            )
+            for doc_id, cid in rows:
+                out.setdefault(str(doc_id), []).append(int(cid))
+        return out
+
     # ------------------------------------------------------------------ lookups a writer makes
 
     def document_row(self, doc_id: str) -> dict[str, Any] | None:
@@ -341,6 +354,11 @@ class CatalogReads:
     def documents(self) -> list[Document]:
         """Every stored article, body included."""
         return self.catalog.documents()
+
+    def passage_ids(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        """doc id -> the ids of its passages (ascending, which is not reading order in every store: sort
+        the passages by `Hit.start`)."""
+        return self.catalog.passage_ids(doc_ids)
 
     def source_counts(self) -> list[tuple[str, int]]:
         return self.catalog.source_counts()

@@ -1,5 +1,6 @@
 """One cog per feature area: asking (mentions, DMs, threads, /ask), lookups (/search, /source, /latest,
-/stats), administration (/ingest, /feeds, /reindex), /help, and per-server settings (/config)."""
+/stats), digests (/digest), administration (/ingest, /feeds, /reindex), /help, and per-server settings
+(/config)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 async def setup_cogs(bot: NewsBot) -> None:
     from newsbot.bot.discordbot.cogs.admin import AdminCog
     from newsbot.bot.discordbot.cogs.ask import AskCog
+    from newsbot.bot.discordbot.cogs.digest import DigestCog
     from newsbot.bot.discordbot.cogs.help import HelpCog
     from newsbot.bot.discordbot.cogs.lookup import LookupCog
     from newsbot.bot.discordbot.cogs.settings import SettingsCog
@@ -23,3 +25,4 @@ async def setup_cogs(bot: NewsBot) -> None:
     await bot.add_cog(AdminCog(bot))
     await bot.add_cog(HelpCog(bot))
     await bot.add_cog(SettingsCog(bot))
+    await bot.add_cog(DigestCog(bot))
