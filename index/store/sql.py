@@ -22,6 +22,7 @@ import hashlib
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -129,8 +130,8 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=self.timeout, check_same_thread=False, isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+                _set_wal(conn, self.timeout)
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise DatabaseUnreadable(
@@ -247,3 +248,17 @@ class Database:
                 except sqlite3.OperationalError as exc:  # already applied
                     if "duplicate column" not in str(exc):
                         raise
+
+
+def _set_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL. The switch takes the database's lock, and SQLite can answer "database is locked" at
+    once (no busy wait) while another process opens the same new database: retry until `timeout` (s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
