@@ -87,7 +87,7 @@ class Settings:
     query_embedding_backend: str = _s(
         "auto", "Embedding runtime for questions only (search, answers): onnx, torch or onnx-int8 (same model), or "
         "auto = onnx-int8 when embedding_backend is onnx and the model is the bundled all-MiniLM-L6-v2 (faster "
-        "questions against the same fp32 index; quality in README \"Speed\"), else embedding_backend.",
+        "questions against the same fp32 index; quality in docs/benchmarks.md), else embedding_backend.",
     )
     onnx_cache_dir: str = _s(
         "", "Where the onnx backends keep the model exported once to ONNX; empty = ~/.cache/newsbot/models."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class SearchOptions:
     """How hybrid search runs. These defaults are the bot's: `bot.config.Settings` takes its search
     settings' defaults from here, so anything that builds `SearchOptions()` searches like the bot (tuned
-    on the MultiHop-RAG dev split; see README "Quality")."""
+    on the MultiHop-RAG dev split; see docs/benchmarks.md)."""
 
     top_k: int = 10
     candidates: int = 60  # per retriever, before fusion
