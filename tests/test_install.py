@@ -144,3 +144,12 @@ def test_an_index_in_the_old_default_folder_is_pointed_out(tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=120)
     assert "holds an index of an older newsbot" in proc.stderr and "--index-dir .newsbot" in proc.stderr
     assert _tree(home) == []
+
+
+def test_an_add_where_every_source_fails_says_nothing_was_added(tmp_path: Path) -> None:
+    env, home, cwd = _fresh_user(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "newsbot.bot.cli", "add", "/nonexistent/article.md"], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Nothing added: 1 failed (the index is unchanged)." in proc.stderr, proc.stderr
+    assert "Index:" not in proc.stdout  # no "0 articles, 0 passages" for an index that was never touched

@@ -71,9 +71,12 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         stored = report.stored_as.get(original, original)
         print(f"  {outcome:<9} {stored}" + (f" (from {original})" if stored != original else ""))
     _print_problems(report)
-    print(f"Index: {report.summary()}.")
     done = report.added + report.updated + report.unchanged + len(report.duplicates)
-    return 1 if report.errors and not done else 0
+    if report.errors and not done:  # the index was not touched: its figures would only mislead
+        print(f"Nothing added: {len(report.errors)} failed (the index is unchanged).", file=sys.stderr)
+        return 1
+    print(f"Index: {report.summary()}.")
+    return 0
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
