@@ -293,3 +293,50 @@ def test_two_replicas_sharing_postgresql_post_a_scheduled_digest_once(tmp_path: 
         assert len(posts) == 1
 
     run_standin(scenario, timeout=180)
+
+
+def test_ingest_posts_cards_for_outlet_follows_and_waits_for_min_outlets(corpus_copy: Path) -> None:
+    """`/ingest` delivers too. #news follows the topic with min_outlets 2, #general follows the outlet Harbor
+    Times (no article from it yet); the first outlet's article posts nothing anywhere; the second outlet's
+    word-for-word copy makes it a two-outlet story: a card in both channels, in plain text where the server
+    chose no embeds."""
+    settings = make_settings(corpus_copy, allow_private_urls=True, feed_poll_minutes=0,
+                             discord_user_cooldown=0.0, discord_guild_rate=1000)
+    with LocalServer() as web:
+        _serve_ocean_desk(web)
+
+        async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+            await ready(bot)
+            news, general = standin.news_id, standin.general_id
+            msg = await _slash(standin, "follow", {"topic": TOPIC, "min_outlets": 2}, standin.admin_id, news)
+            assert msg["content"].startswith(f"Following “{TOPIC}” (2+ outlets)"), msg["content"]
+            msg = await _slash(standin, "follow", {"source": "Harbor Times"}, standin.admin_id, general)
+            assert msg["content"].startswith("Following everything from Harbor Times"), msg["content"]
+            msg = await _slash(standin, "follow", {}, standin.admin_id, general)
+            assert "Give a topic" in msg["content"] and msg["flags"] & 64
+            await bot.run_engine(bot.engine.configure_server, standin.guild_id, embeds=False)
+
+            def posted(channel: int) -> list[Any]:
+                return standin.calls_matching("POST", rf"^/channels/{channel}/messages$")
+
+            msg = await _slash(standin, "ingest", {"url": web.url("/norway-seabed")}, standin.admin_id, general,
+                               kind="followup")
+            assert msg["content"].startswith("Added 1 article"), msg["content"]
+            await asyncio.sleep(2.0)
+            assert not posted(news) and not posted(general), "one outlet: below min_outlets; not Harbor Times"
+
+            msg = await _slash(standin, "ingest", {"url": web.url("/copy/norway")}, standin.admin_id, general,
+                               kind="followup")
+            assert msg["content"].startswith("Already indexed (same story)"), msg["content"]
+            await standin.wait_for(lambda: posted(news) and posted(general), timeout=60, what="two cards")
+            for channel in (news, general):
+                [call] = posted(channel)
+                content = call.json["content"]
+                assert not call.json.get("embeds") and call.json["allowed_mentions"]["parse"] == []
+                assert MATCHING[0][2] in content and "Ocean Desk, Harbor Times" in content
+                assert f"<{web.url('/norway-seabed')}>" in content and re.search(r"\[1\]", content)
+            assert "“deep-sea mining”" in posted(news)[0].json["content"]
+            assert "“Harbor Times”" in posted(general)[0].json["content"]
+
+        run_standin(scenario, bot_factory=lambda standin: NewsBot(Engine(settings), guild_ready_timeout=0.05),
+                    timeout=200)
