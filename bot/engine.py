@@ -699,6 +699,11 @@ class Engine:
                 return sch if self.state.remove_schedule(sch.id) else None
         return None
 
+    def hold_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease `name` (a job only one replica does at a time) for `seconds`; True if
+        `holder` holds it now (see `State.try_lease`)."""
+        return self.state.try_lease(name, holder, seconds)
+
     def due_digests(self, now: datetime | None = None) -> list[tuple[DigestSchedule, Digest | None, str]]:
         """The scheduled digests due now, each claimed for this caller (no other replica or later call gets
         it): (schedule, digest, error). Only each schedule's latest due time counts (see `bot.schedules`);

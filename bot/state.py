@@ -669,7 +669,8 @@ class State:
             return db.execute(
                 "INSERT INTO follow_stories (channel_id, story, message_id, outlets, shown, posted_at)"
                 " VALUES (?, ?, '', ?, ?, ?) ON CONFLICT(channel_id, story) DO NOTHING",
-                (channel_id, story, outlets, outlets, now_iso()),
+                # microseconds: a message's stories are shown again in the order they were claimed (posted)
+                (channel_id, story, outlets, outlets, datetime.now(UTC).isoformat(timespec="microseconds")),
             ).rowcount == 1
 
     def set_follow_message(self, channel_id: str, stories: Sequence[str], message_id: str) -> None:

@@ -134,6 +134,7 @@ def test_follow_posts_matching_articles_once_updates_syndicated_copies_and_survi
                 assert title not in text
             blocks = text.split("\n\n")
             assert len(blocks) == 3
+            order = [block.splitlines()[0] for block in blocks]
             for block in blocks:  # each story: its lead sentence with a citation, and the cited link
                 lead = next(line for line in block.splitlines() if line.startswith("> "))
                 assert re.search(r"\[\d\]$", lead.rstrip()), lead
@@ -154,7 +155,9 @@ def test_follow_posts_matching_articles_once_updates_syndicated_copies_and_survi
                 return cards[0] if cards and "+1 outlet" in cards[0]["embeds"][0]["description"] else None
 
             card = await standin.wait_for(edited, timeout=90, what="the card edited for the syndicated copy")
-            norway = next(b for b in card["embeds"][0]["description"].split("\n\n") if MATCHING[0][2] in b)
+            edited_blocks = card["embeds"][0]["description"].split("\n\n")
+            assert [b.splitlines()[0] for b in edited_blocks] == order, "the stories keep their places"
+            norway = next(b for b in edited_blocks if MATCHING[0][2] in b)
             assert "Harbor Times" in norway and "+1 outlet" in norway
             assert len(_cards(standin, news)) == 1
             assert len(standin.calls_matching("POST", rf"^/channels/{news}/messages$")) == 1

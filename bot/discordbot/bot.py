@@ -181,7 +181,7 @@ class NewsBot(commands.Bot):
         holder = process_holder("digests")
         while not self.is_closed():
             try:
-                if await self.run_engine(self.engine.state.try_lease, "digest-schedules", holder, seconds * 3):
+                if await self.run_engine(self.engine.hold_lease, "digest-schedules", holder, seconds * 3):
                     await self.post_due_digests()
             except Exception:
                 log.exception("scheduled digests failed (error id %s)", error_id())
