@@ -343,3 +343,25 @@ def test_ingest_posts_cards_for_outlet_follows_and_waits_for_min_outlets(corpus_
 
         run_standin(scenario, bot_factory=lambda standin: NewsBot(Engine(settings), guild_ready_timeout=0.05),
                     timeout=200)
+
+
+def test_feeds_update_delivers_cards_when_polling_is_off(corpus_copy: Path) -> None:
+    settings = make_settings(corpus_copy, allow_private_urls=True, feed_poll_minutes=0,
+                             discord_user_cooldown=0.0, discord_guild_rate=1000)
+    with LocalServer() as web:
+        _serve_ocean_desk(web)
+
+        async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+            await ready(bot)
+            await _slash(standin, "follow", {"topic": TOPIC}, standin.admin_id, standin.news_id)
+            await _add_feed(standin, web.url("/feed.xml"))
+            await asyncio.sleep(1.0)
+            assert not _cards(standin, standin.news_id), "nothing polls on its own"
+            await _slash(standin, "feeds", {}, standin.admin_id, standin.general_id, "update", kind="followup")
+            [card] = await standin.wait_for(lambda: _cards(standin, standin.news_id) or None, timeout=90,
+                                            what="the card of /feeds update")
+            text = card["embeds"][0]["description"]
+            assert all(title in text for _, _, title, _ in MATCHING) and OTHER[0][2] not in text
+
+        run_standin(scenario, bot_factory=lambda standin: NewsBot(Engine(settings), guild_ready_timeout=0.05),
+                    timeout=200)
