@@ -212,6 +212,10 @@ class Settings:
         30.0, "While the bot runs it polls the feeds every N minutes (when there are any; one replica at a time); "
         "0 = never (then run /feeds update or `newsbot update`)."
     )
+    digest_schedule_seconds: float = _s(
+        60.0, "How often the bot checks for scheduled digests that are due (/digest-schedule), in seconds; one "
+        "replica at a time (a lease), and each due digest is posted once whichever replica finds it."
+    )
     fetch_timeout: float = _s(
         15.0, "Seconds a whole fetch of one page or feed may take, redirects and the body included (a server "
         "that drips bytes fails at this limit)."

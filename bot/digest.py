@@ -102,12 +102,12 @@ def build_digest(
     articles = sum(len(s.articles) for s in stories)
     chosen = [story_lead(s, embedder, term_weight=term_weight, opts=opts) for s in stories[: max(0, limit)]]
     return Digest(
-        stories=tuple(_numbered(chosen)), since=filters.since, until=filters.until, topic=topic,
+        stories=tuple(number_stories(chosen)), since=filters.since, until=filters.until, topic=topic,
         outlets=filters.sources, articles=articles, total_stories=len(stories),
     )
 
 
-def _numbered(stories: Sequence[Story]) -> list[DigestStory]:
+def number_stories(stories: Sequence[Story]) -> list[DigestStory]:
     """Number the listed articles of every story through the digest, each story's lead-stating first."""
     out: list[DigestStory] = []
     number = 0

@@ -24,6 +24,15 @@ from newsbot.bot.answer.extractive.pipeline import extractive_answer
 from newsbot.bot.answer.plan import plan_answer
 from newsbot.bot.config import Settings, llm_enabled, search_options
 from newsbot.bot.digest import DEFAULT_LIMIT, MAX_LIMIT, Digest, build_digest
+from newsbot.bot.follows import (
+    MAX_MIN_OUTLETS,
+    FollowPost,
+    follow_id,
+    indexed_ids,
+    plan_follow_posts,
+    record_follow_message,
+    release_follow_post,
+)
 from newsbot.bot.questions import (
     QuestionRejected,
     UnknownOutlet,
@@ -31,7 +40,8 @@ from newsbot.bot.questions import (
     question_about,
     unknown_outlet_message,
 )
-from newsbot.bot.state import Feed, FeedbackCounts, ServerSettings, State
+from newsbot.bot.schedules import digest_period, iso, latest_due, parse_time, parse_zone, schedule_id
+from newsbot.bot.state import DigestSchedule, Feed, FeedbackCounts, Follow, ServerSettings, State
 from newsbot.index.build import (
     BuildOptions,
     BuildReport,
@@ -53,7 +63,7 @@ from newsbot.index.retrieval.vocabulary import term_weights
 from newsbot.index.store.articles import ArticleStore, claim_file_ids
 from newsbot.index.store.backends import open_backend
 from newsbot.index.store.base import REBUILD_HINT as REBUILD_HINT  # re-exported for front ends' messages
-from newsbot.index.store.base import IndexMissing, IndexProblem, StoreBackend, StoreReader
+from newsbot.index.store.base import IndexMissing, IndexProblem, StoreBackend, StoreReader, now_iso
 from newsbot.index.store.catalog import source_key
 from newsbot.index.store.embedded.layout import Layout
 from newsbot.index.store.sql import DatabaseUnreadable
@@ -590,6 +600,131 @@ class Engine:
     def configure_server(self, guild_id: int | str, **changes: object) -> ServerSettings:
         """Change a server's choices (see `State.update_server_settings`) and return them all."""
         return self.state.update_server_settings(str(guild_id), **changes)  # type: ignore[arg-type]
+
+
+    # ------------------------------------------------------------------ follows and scheduled digests (Discord)
+
+    def follow(
+        self, guild_id: int | str, channel_id: int | str, *, topic: str = "", source: str = "", min_outlets: int = 1,
+        created_by: str = "",
+    ) -> tuple[Follow, bool]:
+        """Make a channel follow `topic` (and/or the outlet `source`); (the follow, whether it is new).
+
+        QuestionRejected when both are empty or the topic is unusable (too long, no words); an outlet the
+        index has no article from yet is kept as written (a feed just added). min_outlets: 1..MAX_MIN_OUTLETS."""
+        topic = " ".join(topic.split())
+        source = " ".join(source.split())
+        if not topic and not source:
+            raise QuestionRejected("Give a topic to follow, an outlet (source), or both.")
+        if topic:
+            topic = check_question(topic, min(200, self.settings.max_question_chars))
+        if source and self.has_index():
+            try:
+                source = self.resolve_outlets([source])[0]
+            except UnknownOutlet:
+                pass  # no article from it yet: matched by name when its articles arrive
+        channel = str(channel_id)
+        follow = Follow(follow_id(channel, topic, source), str(guild_id), channel, topic, source,
+                        min(max(1, int(min_outlets)), MAX_MIN_OUTLETS), created_by, now_iso())
+        return follow, self.state.add_follow(follow)
+
+    def unfollow(self, channel_id: int | str, follow_ref: str) -> Follow | None:
+        """Stop a channel's follow, named by its id or its topic (or outlet, for an outlet-only follow),
+        ignoring case; the follow removed, or None when the channel has none of that name."""
+        ref = " ".join(follow_ref.split()).lower()
+        for f in self.follows(channel_id):
+            if ref in (f.id, f.topic.lower(), f.describe().lower()) or (not f.topic and ref == f.source.lower()):
+                return f if self.state.remove_follow(f.id) else None
+        return None
+
+    def follows(self, channel_id: int | str) -> list[Follow]:
+        """A channel's follows, oldest first."""
+        if self._nothing_stored():
+            return []
+        return self.state.follows(str(channel_id))
+
+    def follow_posts(self, doc_ids: Sequence[str]) -> list[FollowPost]:
+        """The follow cards to post or edit for articles just indexed (`indexed_ids(report)` of an update;
+        see `bot.follows`). New stories are claimed in the state database: post them, then call
+        `follow_posted` with the message id (or `follow_post_failed`)."""
+        if not doc_ids or self._nothing_stored() or not self.state.follows() or not self.has_index():
+            return []
+        reader = self.reader()
+        return plan_follow_posts(self.state, reader, self.query_embedder, doc_ids,
+                                 term_weight=lambda terms: term_weights(reader, terms))
+
+    def follow_posts_for(self, report: BuildReport | None) -> list[FollowPost]:
+        """`follow_posts` for what an update (`add`, `update_feeds().index`) indexed."""
+        return self.follow_posts(indexed_ids(report))
+
+    def follow_posted(self, post: FollowPost, message_id: int | str) -> None:
+        record_follow_message(self.state, post, str(message_id))
+
+    def follow_post_failed(self, post: FollowPost) -> None:
+        if not post.message_id:
+            release_follow_post(self.state, post)
+
+    def schedule_digest(
+        self, guild_id: int | str, channel_id: int | str, *, at_time: str, timezone: str = "UTC", topic: str = "",
+        created_by: str = "", now: datetime | None = None,
+    ) -> tuple[DigestSchedule, bool]:
+        """A daily digest in a channel at `at_time` (HH:MM) in `timezone` (IANA); (schedule, whether new).
+        ValueError (message: what is wrong) for a bad time or timezone, QuestionRejected for a bad topic.
+        It first posts at the next due time, not now."""
+        at = parse_time(at_time)
+        zone = parse_zone(timezone)
+        topic = " ".join(topic.split())
+        if topic:
+            topic = check_question(topic, min(200, self.settings.max_question_chars))
+        channel = str(channel_id)
+        schedule = DigestSchedule(schedule_id(channel, at, topic), str(guild_id), channel, at, zone, topic,
+                                  iso(latest_due(at, zone, now or utcnow())), created_by, now_iso())
+        return schedule, self.state.add_schedule(schedule)
+
+    def digest_schedules(self, channel_id: int | str | None = None) -> list[DigestSchedule]:
+        """A channel's scheduled digests (every channel's when None)."""
+        if self._nothing_stored():
+            return []
+        return self.state.schedules(None if channel_id is None else str(channel_id))
+
+    def remove_digest_schedule(self, channel_id: int | str, ref: str) -> DigestSchedule | None:
+        """Remove a channel's schedule named by its id or its time (HH:MM; the first at that time)."""
+        ref = ref.strip()
+        try:
+            at = parse_time(ref)
+        except ValueError:
+            at = ""
+        for sch in self.digest_schedules(channel_id):
+            if ref == sch.id or at == sch.at_time:
+                return sch if self.state.remove_schedule(sch.id) else None
+        return None
+
+    def hold_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease `name` (a job only one replica does at a time) for `seconds`; True if
+        `holder` holds it now (see `State.try_lease`)."""
+        return self.state.try_lease(name, holder, seconds)
+
+    def due_digests(self, now: datetime | None = None) -> list[tuple[DigestSchedule, Digest | None, str]]:
+        """The scheduled digests due now, each claimed for this caller (no other replica or later call gets
+        it): (schedule, digest, error). Only each schedule's latest due time counts (see `bot.schedules`);
+        error is a one-line reason when the digest could not be built (digest None)."""
+        if self._nothing_stored():
+            return []
+        now = now or utcnow()
+        out: list[tuple[DigestSchedule, Digest | None, str]] = []
+        for sch in self.state.schedules():
+            due = latest_due(sch.at_time, sch.timezone, now)
+            if sch.last_due and sch.last_due >= iso(due):
+                continue
+            if not self.state.claim_schedule_run(sch.id, sch.last_due, iso(due)):
+                continue  # another replica took it
+            try:
+                found = self.digest(topic=sch.topic, since=digest_period(sch.last_due, due), until=now)
+            except (QuestionRejected, *REPORTED_ERRORS) as exc:
+                out.append((sch, None, str(exc)))
+                continue
+            out.append((sch, found, ""))
+        return out
 
 
 def _llm_rewrite(question: str, history: Sequence[Turn], settings: Settings) -> str:

@@ -82,6 +82,52 @@ SCHEMA = [
         created_at TEXT NOT NULL,
         PRIMARY KEY (conversation_id, turn)
     )""",
+    # Topic follows (/follow): per channel; id = a hash of channel, topic and outlet (one row per triple).
+    """CREATE TABLE IF NOT EXISTS follows (
+        id TEXT PRIMARY KEY,
+        guild_id TEXT NOT NULL DEFAULT '',
+        channel_id TEXT NOT NULL,
+        topic TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        min_outlets INTEGER NOT NULL DEFAULT 1,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    )""",
+    # Articles a channel's follows matched: story = the key article of the story they were shown under;
+    # message_id = the Discord message showing it ('' = matched, not posted yet: below min_outlets).
+    """CREATE TABLE IF NOT EXISTS follow_articles (
+        channel_id TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        story TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT '',
+        min_outlets INTEGER NOT NULL DEFAULT 1,
+        matched_at TEXT NOT NULL,
+        PRIMARY KEY (channel_id, doc_id)
+    )""",
+    # One row per story posted (or being posted: message_id '') in a channel; outlets = how many it had
+    # when first posted (a later edit says "+N outlets"), shown = how many its message shows now.
+    """CREATE TABLE IF NOT EXISTS follow_stories (
+        channel_id TEXT NOT NULL,
+        story TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT '',
+        outlets INTEGER NOT NULL DEFAULT 0,
+        shown INTEGER NOT NULL DEFAULT 0,
+        posted_at TEXT NOT NULL,
+        PRIMARY KEY (channel_id, story)
+    )""",
+    # Scheduled digests (/digest-schedule): `last_due` = the scheduled time (UTC ISO) last posted (or
+    # skipped when the schedule was made), so each due time is claimed by one replica exactly once.
+    """CREATE TABLE IF NOT EXISTS digest_schedules (
+        id TEXT PRIMARY KEY,
+        guild_id TEXT NOT NULL DEFAULT '',
+        channel_id TEXT NOT NULL,
+        at_time TEXT NOT NULL,
+        timezone TEXT NOT NULL DEFAULT 'UTC',
+        topic TEXT NOT NULL DEFAULT '',
+        last_due TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    )""",
 ]
 
 
@@ -207,6 +253,55 @@ class ServerSettings:
     threads: bool | None = None
     updated_by: str = ""
     updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class Follow:
+    """A channel's follow: articles about `topic` (may be empty when `source` is given) from `source`
+    (an outlet, '' = any), posted once their story has at least `min_outlets` outlets."""
+
+    id: str
+    guild_id: str
+    channel_id: str
+    topic: str
+    source: str
+    min_outlets: int
+    created_by: str = ""
+    created_at: str = ""
+
+    def describe(self) -> str:
+        """`“chip export rules” from Reuters (2+ outlets)`."""
+        parts = [f"“{self.topic}”" if self.topic else "everything"]
+        if self.source:
+            parts.append(f"from {self.source}")
+        if self.min_outlets > 1:
+            parts.append(f"({self.min_outlets}+ outlets)")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class FollowArticle:
+    """An article a channel's follow matched (see the follow_articles table)."""
+
+    doc_id: str
+    story: str
+    message_id: str
+    min_outlets: int
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """A daily digest posted in `channel_id` at `at_time` (HH:MM) in `timezone` (an IANA name)."""
+
+    id: str
+    guild_id: str
+    channel_id: str
+    at_time: str
+    timezone: str
+    topic: str
+    last_due: str
+    created_by: str = ""
+    created_at: str = ""
 
 
 class State:
@@ -518,6 +613,134 @@ class State:
                  _flag(new.threads), new.updated_by, new.updated_at),
             )
         return new
+
+
+    # ------------------------------------------------------------------ follows (Discord /follow)
+
+    def add_follow(self, follow: Follow) -> bool:
+        """Store a follow; False when the channel already follows that topic from that outlet (the stored
+        one's min_outlets is updated then)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO follows (id, guild_id, channel_id, topic, source, min_outlets, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (follow.id, follow.guild_id, follow.channel_id, follow.topic, follow.source, follow.min_outlets,
+                 follow.created_by, follow.created_at or now_iso()),
+            )
+            if cur.rowcount == 1:
+                return True
+            db.execute("UPDATE follows SET min_outlets = ? WHERE id = ?", (follow.min_outlets, follow.id))
+            return False
+
+    def remove_follow(self, follow_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM follows WHERE id = ?", (follow_id,)).rowcount == 1
+
+    def follows(self, channel_id: str | None = None) -> list[Follow]:
+        """The follows of one channel (every channel's when None), oldest first."""
+        where, params = ("WHERE channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
+        rows = self._query(
+            "SELECT id, guild_id, channel_id, topic, source, min_outlets, created_by, created_at FROM follows"
+            f" {where} ORDER BY created_at, id", params)
+        return [Follow(*r[:5], int(r[5]), *r[6:]) for r in rows]
+
+    def follow_articles(self, channel_id: str, limit: int = 500) -> list[FollowArticle]:
+        """The channel's most recently matched articles (posted or waiting for more outlets)."""
+        rows = self._query(
+            "SELECT doc_id, story, message_id, min_outlets FROM follow_articles WHERE channel_id = ?"
+            " ORDER BY matched_at DESC, doc_id LIMIT ?", (channel_id, limit))
+        return [FollowArticle(str(d), str(s), str(m or ""), int(n)) for d, s, m, n in rows]
+
+    def record_follow_articles(self, channel_id: str, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Remember (doc_id, story, message_id, min_outlets) rows; an article already remembered is moved to
+        the story and message given (a story that was waiting got posted, or joined a posted one)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO follow_articles (channel_id, doc_id, story, message_id, min_outlets, matched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(channel_id, doc_id) DO UPDATE SET story = excluded.story,"
+                " message_id = excluded.message_id",
+                [(channel_id, d, s, m, n, now_iso()) for d, s, m, n in rows],
+            )
+
+    def claim_follow_story(self, channel_id: str, story: str, outlets: int) -> bool:
+        """Claim the right to post `story` in the channel (True once per channel and story, whichever
+        replica asks first); `set_follow_message` records the message, `release_follow_story` gives up."""
+        with self._tx() as db:
+            return db.execute(
+                "INSERT INTO follow_stories (channel_id, story, message_id, outlets, shown, posted_at)"
+                " VALUES (?, ?, '', ?, ?, ?) ON CONFLICT(channel_id, story) DO NOTHING",
+                # microseconds: a message's stories are shown again in the order they were claimed (posted)
+                (channel_id, story, outlets, outlets, datetime.now(UTC).isoformat(timespec="microseconds")),
+            ).rowcount == 1
+
+    def set_follow_message(self, channel_id: str, stories: Sequence[str], message_id: str) -> None:
+        with self._tx() as db:
+            db.executemany("UPDATE follow_stories SET message_id = ? WHERE channel_id = ? AND story = ?",
+                           [(message_id, channel_id, s) for s in stories])
+            db.executemany("UPDATE follow_articles SET message_id = ? WHERE channel_id = ? AND story = ?",
+                           [(message_id, channel_id, s) for s in stories])
+
+    def release_follow_story(self, channel_id: str, story: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM follow_stories WHERE channel_id = ? AND story = ? AND message_id = ''",
+                       (channel_id, story))
+
+    def set_follow_shown(self, channel_id: str, story: str, shown: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE follow_stories SET shown = ? WHERE channel_id = ? AND story = ?",
+                       (shown, channel_id, story))
+
+    def follow_stories(self, channel_id: str, message_id: str | None = None) -> dict[str, tuple[str, int, int]]:
+        """story -> (message_id, outlets when first posted, outlets shown now) of the channel's posted
+        stories (of one message), oldest first."""
+        sql = "SELECT story, message_id, outlets, shown FROM follow_stories WHERE channel_id = ?"
+        params: tuple[object, ...] = (channel_id,)
+        if message_id is not None:
+            sql, params = sql + " AND message_id = ?", (channel_id, message_id)
+        rows = self._query(sql + " ORDER BY posted_at, story", params)
+        return {str(s): (str(m or ""), int(o), int(n)) for s, m, o, n in rows}
+
+    def story_articles(self, channel_id: str, story: str) -> list[str]:
+        """The doc ids shown under `story` in the channel."""
+        rows = self._query("SELECT doc_id FROM follow_articles WHERE channel_id = ? AND story = ?"
+                           " ORDER BY matched_at, doc_id", (channel_id, story))
+        return [str(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ scheduled digests
+
+    def add_schedule(self, schedule: DigestSchedule) -> bool:
+        """Store (or replace: same id) a schedule; True when it is new."""
+        with self._tx() as db:
+            existed = db.execute("SELECT 1 FROM digest_schedules WHERE id = ?", (schedule.id,)).fetchone()
+            db.execute(
+                "INSERT INTO digest_schedules (id, guild_id, channel_id, at_time, timezone, topic, last_due,"
+                " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                " at_time = excluded.at_time, timezone = excluded.timezone, topic = excluded.topic,"
+                " last_due = excluded.last_due, created_by = excluded.created_by, created_at = excluded.created_at",
+                (schedule.id, schedule.guild_id, schedule.channel_id, schedule.at_time, schedule.timezone,
+                 schedule.topic, schedule.last_due, schedule.created_by, schedule.created_at or now_iso()),
+            )
+            return existed is None
+
+    def remove_schedule(self, schedule_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM digest_schedules WHERE id = ?", (schedule_id,)).rowcount == 1
+
+    def schedules(self, channel_id: str | None = None) -> list[DigestSchedule]:
+        where, params = ("WHERE channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
+        rows = self._query(
+            "SELECT id, guild_id, channel_id, at_time, timezone, topic, last_due, created_by, created_at"
+            f" FROM digest_schedules {where} ORDER BY channel_id, at_time, id", params)
+        return [DigestSchedule(*(str(v or "") for v in r)) for r in rows]
+
+    def claim_schedule_run(self, schedule_id: str, previous_due: str, due: str) -> bool:
+        """Move a schedule's last_due from `previous_due` to `due`; True for exactly one caller (the one
+        that posts), whichever replica or process asks."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE digest_schedules SET last_due = ? WHERE id = ? AND last_due = ?",
+                (due, schedule_id, previous_due),
+            ).rowcount == 1
 
 
 def _flag(value: bool | None) -> int | None:

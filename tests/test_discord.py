@@ -129,7 +129,7 @@ def test_commands_are_synced_with_described_typed_options(corpus_copy: Path) -> 
         assert [(o["name"], o["type"], o.get("required", False)) for o in ask["options"]] == [
             ("question", 3, True), ("private", 5, False), ("source", 3, False)]
         sources = [o for c in standin.commands for o in c.get("options", []) if o["name"] == "source"]
-        assert len(sources) == 4 and all(o.get("autocomplete") for o in sources)  # /ask, /search, /latest, /digest
+        assert len(sources) == 5 and all(o.get("autocomplete") for o in sources)  # /ask, /search, /latest, /digest, /follow
         [source] = [c for c in standin.commands if c["name"] == "source"]
         assert source["options"][0]["autocomplete"]  # /source id: by title
         assert all(o["description"] for c in standin.commands for o in c.get("options", []))

@@ -208,6 +208,7 @@ def test_feeds_update_polls_now_and_replies_tell_when_polling_is_off(corpus_copy
 
 
 ADMIN_COMMANDS = {"ingest", "feeds", "reindex", "config"}  # config: per-server settings, Manage Server
+CHANNEL_COMMANDS = {"follow", "unfollow", "digest-schedule"}  # what a channel is sent: Manage Channels
 
 
 def test_admin_commands_are_shown_to_manage_server_members_only(corpus_copy: Path) -> None:
@@ -218,9 +219,9 @@ def test_admin_commands_are_shown_to_manage_server_members_only(corpus_copy: Pat
     async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
         [put] = standin.calls_matching("PUT", r"/commands$")
         synced = {c["name"]: c for c in put.json}
-        manage_guild = str(1 << 5)
+        manage_guild, manage_channels = str(1 << 5), str(1 << 4)
         for name, command in synced.items():
-            expected = manage_guild if name in ADMIN_COMMANDS else None
+            expected = manage_guild if name in ADMIN_COMMANDS else manage_channels if name in CHANNEL_COMMANDS else None
             got = command.get("default_member_permissions")
             assert (None if got is None else str(got)) == expected, (name, got)
         assert ADMIN_COMMANDS < set(synced) and {"ask", "search", "source", "latest", "stats"} <= set(synced)

@@ -296,3 +296,40 @@ def test_article_store_and_lost_feed_entries(target: str) -> None:
     assert feed.etag is None and feed.entries_indexed == 1
     assert state.seen_entries("https://a.example/feed") == {"e1"}
     state.close()
+
+
+def test_follows_posted_stories_and_schedule_claims(target: str) -> None:
+    """Follows, the stories a channel was shown and schedules, on both engines; a story and a due time are
+    claimed by one connection only (two State objects stand for two replicas)."""
+    from newsbot.bot.state import DigestSchedule, Follow
+
+    a, b = State(target), State(target)
+    follow = Follow("f1", "g", "c1", "deep-sea mining", "", 2, "u", "2025-01-01T00:00:00+00:00")
+    assert a.add_follow(follow) is True
+    assert b.add_follow(Follow("f1", "g", "c1", "deep-sea mining", "", 3)) is False  # min_outlets updated
+    [got] = b.follows("c1")
+    assert got.topic == "deep-sea mining" and got.min_outlets == 3 and b.follows("c2") == []
+
+    a.record_follow_articles("c1", [("d1", "d1", "", 2), ("d2", "d1", "", 2)])
+    assert [x.doc_id for x in b.follow_articles("c1")] and {x.story for x in b.follow_articles("c1")} == {"d1"}
+    assert a.claim_follow_story("c1", "d1", 2) is True
+    assert b.claim_follow_story("c1", "d1", 2) is False, "the other replica does not post it again"
+    b.set_follow_message("c1", ["d1"], "m1")
+    assert a.follow_stories("c1") == {"d1": ("m1", 2, 2)} and a.follow_stories("c1", "m1") == {"d1": ("m1", 2, 2)}
+    assert sorted(a.story_articles("c1", "d1")) == ["d1", "d2"]
+    assert {x.message_id for x in a.follow_articles("c1")} == {"m1"}
+    a.set_follow_shown("c1", "d1", 3)
+    assert b.follow_stories("c1")["d1"] == ("m1", 2, 3)
+    a.claim_follow_story("c1", "d9", 1)
+    a.release_follow_story("c1", "d9")  # a failed post gives the claim back
+    assert "d9" not in b.follow_stories("c1") and b.claim_follow_story("c1", "d9", 1) is True
+    assert a.remove_follow("f1") is True and b.follows() == []
+
+    sch = DigestSchedule("s1", "g", "c1", "09:00", "Europe/Berlin", "", "2025-01-01T08:00:00+00:00")
+    assert a.add_schedule(sch) is True and b.schedules("c1")[0].timezone == "Europe/Berlin"
+    due = "2025-01-02T08:00:00+00:00"
+    wins = [a.claim_schedule_run("s1", sch.last_due, due), b.claim_schedule_run("s1", sch.last_due, due)]
+    assert wins == [True, False] and b.schedules()[0].last_due == due
+    assert b.remove_schedule("s1") is True and a.schedules() == []
+    a.close()
+    b.close()

@@ -24,9 +24,11 @@ from newsbot.bot.config import Settings
 from newsbot.bot.discordbot.common import error_id
 from newsbot.bot.discordbot.guards import RateLimiter
 from newsbot.bot.discordbot.prefs import ServerPrefs, prefs_for
-from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies
+from newsbot.bot.discordbot.render import NO_MENTIONS, Reply, answer_replies, digest_replies, follow_reply
 from newsbot.bot.engine import Engine
 from newsbot.bot.freshness import PollSchedule, poll_feeds_forever
+from newsbot.bot.state import process_holder
+from newsbot.index.build import BuildReport
 from newsbot.index.hits import Filters
 
 log = logging.getLogger("newsbot.discord")
@@ -87,7 +89,10 @@ class NewsBot(commands.Bot):
         minutes = self.settings.feed_poll_minutes
         if minutes > 0:  # every round polls only if feeds exist, and only one replica at a time (a lease)
             self.feed_schedule = PollSchedule(minutes)
-            self.spawn(poll_feeds_forever(self.engine, minutes, schedule=self.feed_schedule))
+            self.spawn(poll_feeds_forever(self.engine, minutes, schedule=self.feed_schedule,
+                                          on_report=lambda report: self.deliver_follows(report.index)))
+        if self.settings.digest_schedule_seconds > 0:
+            self.spawn(self._digest_schedules_forever(self.settings.digest_schedule_seconds))
 
     async def connect(self, *, reconnect: bool = True) -> None:
         """discord.py's connect, once more without the Message Content intent if Discord refuses it (close
@@ -139,6 +144,68 @@ class NewsBot(commands.Bot):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("unhandled error in %s (error id %s)", event_method, error_id())
+
+    # ------------------------------------------------------------------ follows and scheduled digests
+
+    async def deliver_follows(self, report: BuildReport | None) -> int:
+        """Post (or edit) the follow cards for what an update indexed (`report`: a feed poll's, /ingest's);
+        returns how many messages were posted or edited. Never raises: a failure is logged."""
+        if report is None:
+            return 0
+        done = 0
+        try:
+            posts = await self.run_engine(self.engine.follow_posts_for, report)
+        except Exception:
+            log.exception("could not work out the follow cards of an update (error id %s)", error_id())
+            return 0
+        for post in posts:
+            try:
+                prefs = await self.prefs(int(post.guild_id) if post.guild_id.isdigit() else None)
+                reply = follow_reply(post, embeds=prefs.embeds)
+                channel = self.get_partial_messageable(int(post.channel_id))
+                if post.message_id:
+                    await channel.get_partial_message(int(post.message_id)).edit(**reply.edit_kwargs())
+                else:
+                    message = await channel.send(**reply.kwargs())
+                    await self.run_engine(self.engine.follow_posted, post, message.id)
+                done += 1
+            except Exception:
+                log.exception("follow card for channel %s failed (error id %s)", post.channel_id, error_id())
+                await self.run_engine(self.engine.follow_post_failed, post)
+        return done
+
+    async def _digest_schedules_forever(self, seconds: float) -> None:
+        """Post the scheduled digests that are due, now (a missed one posts at start) and every `seconds`.
+        One replica checks at a time (the lease "digest-schedules"); each due digest is claimed in the
+        state database, so it is posted once even if two replicas race."""
+        holder = process_holder("digests")
+        while not self.is_closed():
+            try:
+                if await self.run_engine(self.engine.hold_lease, "digest-schedules", holder, seconds * 3):
+                    await self.post_due_digests()
+            except Exception:
+                log.exception("scheduled digests failed (error id %s)", error_id())
+            await asyncio.sleep(seconds)
+
+    async def post_due_digests(self) -> int:
+        """Post every scheduled digest due now (each claimed first); returns how many were posted."""
+        posted = 0
+        for schedule, found, error in await self.run_engine(self.engine.due_digests):
+            channel = self.get_partial_messageable(int(schedule.channel_id))
+            try:
+                if found is None:
+                    log.warning("scheduled digest %s in channel %s: %s", schedule.id, schedule.channel_id, error)
+                    continue
+                gid = int(schedule.guild_id) if schedule.guild_id.isdigit() else None
+                prefs = await self.prefs(gid)
+                footer = f"newsbot · daily digest at {schedule.at_time} {schedule.timezone} (/digest-schedule)"
+                for reply in digest_replies(found, embeds=prefs.embeds, footer=footer):
+                    await channel.send(**reply.kwargs())
+                posted += 1
+            except Exception:
+                log.exception("scheduled digest for channel %s failed (error id %s)", schedule.channel_id,
+                              error_id())
+        return posted
 
     # ------------------------------------------------------------------ answering
 

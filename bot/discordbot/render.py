@@ -19,7 +19,8 @@ from typing import Any
 import discord
 
 from newsbot.bot.answer.answers import Answer, Citation, printable, safe_url
-from newsbot.bot.digest import Digest, digest_empty_text, digest_heading, story_meta
+from newsbot.bot.digest import Digest, DigestStory, digest_empty_text, digest_heading, story_meta
+from newsbot.bot.follows import FollowPost
 from newsbot.index.documents import Document, format_date
 from newsbot.index.hits import Hit
 
@@ -301,6 +302,55 @@ def latest_embed(docs: Sequence[Document], *, topic: str = "", source: str = "")
 DIGEST_FOOTER = "newsbot · lead sentences quoted from the sources"
 
 
+def _story_refs(d: DigestStory, *, embeds: bool) -> str:
+    """`[1] [Outlet, 2025-03-10 (also X)](url) · [2] …` (plain text: the addresses in <>, no preview)."""
+    refs = []
+    for s in d.sources:
+        label = f"{s.source or s.title}, {format_date(s.published_at)}".strip(", ")
+        if s.also_reported_by:
+            label += f" (also {', '.join(s.also_reported_by)})"
+        url = safe_url(s.url)
+        refs.append(f"[{s.number}] " + (link(label, url) if embeds else escape_link_text(label) + (f" <{url}>" if url else "")))
+    if d.more:
+        refs.append(f"+{d.more} more")
+    return " · ".join(refs)
+
+
+FOLLOW_FOOTER = "newsbot · followed here (/follows lists them) · lead quoted from the sources"
+
+
+def follow_reply(post: FollowPost, *, embeds: bool = True) -> Reply:
+    """One message for a follow card: per story its title linked to its best article, outlet(s) and date
+    (and "+N outlets" gained since it was first posted), the lead sentence with the numbers of the articles
+    that state it, and their links. Always ONE message (it may be edited later): stories that do not fit
+    are counted at the end instead."""
+    topics = ", ".join(f"“{t}”" for t in post.topics[:3]) + (" …" if len(post.topics) > 3 else "")
+    title = neutralize_mentions(_truncate(printable(f"Following {topics}" if topics else "Following"),
+                                          EMBED_TITLE_LIMIT))
+    limit = EMBED_DESCRIPTION_LIMIT - 100 if embeds else MESSAGE_LIMIT - len(title) - 100
+    blocks: list[str] = []
+    for n, fs in enumerate(post.stories):
+        d = fs.story
+        best = d.story.articles[0].doc
+        head = link(d.story.title, best.url) if embeds else f"**{escape_link_text(d.story.title)}**"
+        meta = " · ".join(p for p in (", ".join(d.story.outlets), format_date(d.story.first_seen)) if p)
+        if fs.gained:
+            meta += f" · +{fs.gained} outlet{'s' * (fs.gained != 1)}"
+        block = "\n".join([f"**{head}**" if embeds else head, f"*{defuse(meta)}*", f"> {defuse(d.text)}",
+                           _story_refs(d, embeds=embeds)])
+        if sum(len(b) + 2 for b in blocks) + len(block) > limit:
+            rest = len(post.stories) - n
+            blocks.append(f"*+{rest} more {'story' if rest == 1 else 'stories'} matched: /digest lists them*")
+            break
+        blocks.append(block)
+    body = neutralize_mentions("\n\n".join(blocks))
+    if embeds:
+        embed = discord.Embed(title=title, description=body[:EMBED_DESCRIPTION_LIMIT], color=COLOR)
+        embed.set_footer(text=FOLLOW_FOOTER)
+        return Reply(embeds=[embed])
+    return Reply(content=f"**{title}**\n{body}"[:MESSAGE_LIMIT])
+
+
 def digest_replies(digest: Digest, *, embeds: bool = True, footer: str = DIGEST_FOOTER) -> list[Reply]:
     """The messages that show `digest`: one embed (split like an answer when it is longer than one may
     be), each story a numbered title linked to its best article, its outlets and dates, its lead sentence
@@ -315,16 +365,7 @@ def digest_replies(digest: Digest, *, embeds: bool = True, footer: str = DIGEST_
     for rank, d in enumerate(digest.stories, 1):
         head = f"**{rank}.** " + (link(d.story.title, d.story.articles[0].doc.url) if embeds
                                   else f"**{escape_link_text(d.story.title)}**")
-        refs = []
-        for s in d.sources:
-            label = f"{s.source or s.title}, {format_date(s.published_at)}".strip(", ")
-            if s.also_reported_by:
-                label += f" (also {', '.join(s.also_reported_by)})"
-            url = safe_url(s.url)
-            refs.append(f"[{s.number}] " + (link(label, url) if embeds else escape_link_text(label) + (f" <{url}>" if url else "")))
-        if d.more:
-            refs.append(f"+{d.more} more")
-        blocks.append("\n".join([head, f"*{defuse(story_meta(d))}*", f"> {defuse(d.text)}", " · ".join(refs)]))
+        blocks.append("\n".join([head, f"*{defuse(story_meta(d))}*", f"> {defuse(d.text)}", _story_refs(d, embeds=embeds)]))
     body = neutralize_mentions("\n\n".join(blocks))
     if embeds:
         return _embed_replies(body, title=title, footer=footer, color=COLOR)

@@ -94,6 +94,25 @@ def period_articles(
     if doc_ids is not None:
         wanted = set(doc_ids)
         docs = [d for d in docs if d.id in wanted]
+    return _with_ledes(reader, docs, lede_passages)
+
+
+def articles_by_id(
+    reader: StoreReader, doc_ids: Sequence[str], *, lede_passages: int = LEDE_PASSAGES
+) -> tuple[list[StoryArticle], np.ndarray]:
+    """`period_articles` for the given articles whatever their date (ids the index lacks are left out),
+    in the order given; for grouping a handful of new articles with those posted before (follows)."""
+    docs = []
+    for doc_id in dict.fromkeys(doc_ids):
+        found = reader.document(doc_id)
+        if found is not None:
+            docs.append(replace(found[0], body=""))
+    return _with_ledes(reader, docs, lede_passages)
+
+
+def _with_ledes(
+    reader: StoreReader, docs: Sequence[Document], lede_passages: int
+) -> tuple[list[StoryArticle], np.ndarray]:
     passage_ids = reader.passage_ids([d.id for d in docs])
     hits = reader.hits([cid for ids in passage_ids.values() for cid in ids])
     by_doc: dict[str, list[Hit]] = {}
@@ -139,6 +158,20 @@ def group_stories(
         )
         stories.append(Story(tuple(replace(articles[i], centrality=float(s)) for i, s in ranked), centroid))
     return rank_stories(stories)
+
+
+def one_story(articles: Sequence[StoryArticle], vectors: np.ndarray) -> Story | None:
+    """The given articles as one story (no grouping: a story shown before, with the articles shown under
+    it), best first as `group_stories` orders them; None without articles."""
+    if not articles:
+        return None
+    centroid = vectors.sum(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    centroid = (centroid / norm if norm > 0 else centroid).astype(np.float32)
+    sims = (vectors @ centroid).tolist()
+    ranked = sorted(range(len(articles)), key=lambda i: (-round(sims[i], 6), -len(articles[i].outlets),
+                                                         _time(articles[i].doc), articles[i].doc.id))
+    return Story(tuple(replace(articles[i], centrality=float(sims[i])) for i in ranked), centroid)
 
 
 def rank_stories(stories: Sequence[Story]) -> list[Story]:

@@ -1,5 +1,6 @@
 """One cog per feature area: asking (mentions, DMs, threads, /ask), lookups (/search, /source, /latest,
-/stats), digests (/digest), administration (/ingest, /feeds, /reindex), /help, and per-server settings
+/stats), digests (/digest), follows and scheduled digests (/follow, /unfollow, /follows,
+/digest-schedule), administration (/ingest, /feeds, /reindex), /help, and per-server settings
 (/config)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ async def setup_cogs(bot: NewsBot) -> None:
     from newsbot.bot.discordbot.cogs.admin import AdminCog
     from newsbot.bot.discordbot.cogs.ask import AskCog
     from newsbot.bot.discordbot.cogs.digest import DigestCog
+    from newsbot.bot.discordbot.cogs.follow import FollowCog
     from newsbot.bot.discordbot.cogs.help import HelpCog
     from newsbot.bot.discordbot.cogs.lookup import LookupCog
     from newsbot.bot.discordbot.cogs.settings import SettingsCog
@@ -26,3 +28,4 @@ async def setup_cogs(bot: NewsBot) -> None:
     await bot.add_cog(HelpCog(bot))
     await bot.add_cog(SettingsCog(bot))
     await bot.add_cog(DigestCog(bot))
+    await bot.add_cog(FollowCog(bot))

@@ -83,6 +83,7 @@ class AdminCog(commands.Cog):
             return
         await interaction.response.defer(thinking=True)
         report = await self.bot.run_engine(self.bot.engine.add, [url.strip()])
+        self.bot.spawn(self.bot.deliver_follows(report))  # channels following its topic get a card
         if report.errors:
             reason = "; ".join(e.reason for e in report.errors)[:1500]
             await interaction.followup.send(f"Could not add {url}: {reason}", allowed_mentions=NO_MENTIONS)
@@ -160,6 +161,7 @@ class AdminCog(commands.Cog):
             log.exception("feed update failed")
             await _quiet_edit(status, content=f"Feed update failed ({exc}); nothing was changed.")
             return
+        self.bot.spawn(self.bot.deliver_follows(report.index))
         if report.busy:
             text = f"Not polled: {report.summary()}. Its new entries are indexed when it finishes."
         else:

@@ -1,4 +1,7 @@
-"""`/digest`: the period's top stories in one embed, each with its cited lead sentence and links."""
+"""`/digest`: the period's top stories in one embed, each with its cited lead sentence and links.
+
+It stays a plain command (Discord cannot run a command that has subcommands): daily digests are scheduled
+with the separate `/digest-schedule set|list|remove` group (cogs/follow.py)."""
 
 from __future__ import annotations
 
