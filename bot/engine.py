@@ -4,6 +4,9 @@
 so async callers (the Discord bot) run them in a worker thread. The engine notices when another
 process rebuilds or updates the index and switches to the new version on its own. Conversation history
 and answer feedback go through it too, so no front end touches the state database or a store directly.
+
+Longer than the ~450 lines other modules keep to (≈ 750) because it is the one facade: every operation a
+front end has (CLI, Discord cogs) is one short method here that delegates to the module doing the work.
 """
 
 from __future__ import annotations
