@@ -216,6 +216,10 @@ class Settings:
         60.0, "How often the bot checks for scheduled digests that are due (/digest-schedule), in seconds; one "
         "replica at a time (a lease), and each due digest is posted once whichever replica finds it."
     )
+    follow_check_seconds: float = _s(
+        60.0, "How often the Discord bot looks for articles another process indexed (`newsbot add`/`update` from "
+        "cron, a replica's poll) to post follow cards for them; 0 = only what this bot indexes itself."
+    )
     fetch_timeout: float = _s(
         15.0, "Seconds a whole fetch of one page or feed may take, redirects and the body included (a server "
         "that drips bytes fails at this limit)."

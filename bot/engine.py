@@ -656,6 +656,18 @@ class Engine:
         return plan_follow_posts(self.state, reader, self.query_embedder, doc_ids,
                                  term_weight=lambda terms: term_weights(reader, terms))
 
+    def index_version(self) -> tuple[str, int] | None:
+        """(generation, version) of the live index, None without one: changes whenever any process builds,
+        adds, removes or polls feeds into it."""
+        if not self.has_index():
+            return None
+        reader = self.reader()
+        return reader.name, reader.version
+
+    def article_ids(self) -> frozenset[str]:
+        """The ids of every article in the live index (empty without one)."""
+        return frozenset(d.id for d in self.reader().documents()) if self.has_index() else frozenset()
+
     def follow_posts_for(self, report: BuildReport | None) -> list[FollowPost]:
         """`follow_posts` for what an update (`add`, `update_feeds().index`) indexed."""
         return self.follow_posts(indexed_ids(report))

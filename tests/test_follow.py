@@ -191,6 +191,37 @@ def test_follow_posts_matching_articles_once_updates_syndicated_copies_and_survi
                     timeout=300)
 
 
+def test_articles_another_process_indexes_get_follow_cards_once(corpus_copy: Path, tmp_path: Path) -> None:
+    """`newsbot add` (or a cron `newsbot update`) runs in another process: the bot notices the new index
+    version within follow_check_seconds and posts one card for the matching articles, and only once."""
+    settings = make_settings(corpus_copy, feed_poll_minutes=0, follow_check_seconds=0.5,
+                             discord_user_cooldown=0.0, discord_guild_rate=1000)
+    folder = tmp_path / "new"
+    for slug, date, title, text in [*MATCHING, *OTHER]:
+        write_article(folder, f"{slug}.md", title=title, body=text, source="Ocean Desk", date=date,
+                      url=f"https://oceandesk.example/{slug}")
+
+    async def scenario(standin: DiscordStandIn, bot: NewsBot) -> None:
+        await ready(bot)
+        news = standin.news_id
+        msg = await _slash(standin, "follow", {"topic": TOPIC}, standin.admin_id, news)
+        assert msg["content"].startswith(f"Following “{TOPIC}” in this channel"), msg["content"]
+        await asyncio.sleep(1.2)  # the bot has seen the index as it is before the other process adds
+        other = Engine(settings)  # what `newsbot add new/` does in its own process
+        report = await asyncio.to_thread(other.add, [str(folder)])
+        assert report.added == len(MATCHING) + len(OTHER)
+        [card] = await standin.wait_for(lambda: _cards(standin, news) or None, timeout=60,
+                                        what="a follow card for articles indexed elsewhere")
+        text = card["embeds"][0]["description"]
+        assert all(title in text for _, _, title, _ in MATCHING)
+        assert not any(title in text for _, _, title, _ in OTHER)
+        await asyncio.sleep(2.0)  # more checks of the (unchanged) index: nothing posted again
+        assert len(standin.calls_matching("POST", rf"^/channels/{news}/messages$")) == 1
+
+    run_standin(scenario, bot_factory=lambda standin: NewsBot(Engine(settings), guild_ready_timeout=0.05),
+                timeout=240)
+
+
 # ------------------------------------------------------------------------------- scheduled digests
 
 

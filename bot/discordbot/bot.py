@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -93,6 +93,8 @@ class NewsBot(commands.Bot):
                                           on_report=lambda report: self.deliver_follows(report.index)))
         if self.settings.digest_schedule_seconds > 0:
             self.spawn(self._digest_schedules_forever(self.settings.digest_schedule_seconds))
+        if self.settings.follow_check_seconds > 0:
+            self.spawn(self._follow_other_updates_forever(self.settings.follow_check_seconds))
 
     async def connect(self, *, reconnect: bool = True) -> None:
         """discord.py's connect, once more without the Message Content intent if Discord refuses it (close
@@ -152,9 +154,35 @@ class NewsBot(commands.Bot):
         returns how many messages were posted or edited. Never raises: a failure is logged."""
         if report is None:
             return 0
+        return await self._deliver_follow_posts(self.engine.follow_posts_for, report)
+
+    async def deliver_follow_ids(self, doc_ids: Sequence[str]) -> int:
+        """`deliver_follows` for articles named by id (indexed by another process)."""
+        return await self._deliver_follow_posts(self.engine.follow_posts, list(doc_ids))
+
+    async def _follow_other_updates_forever(self, seconds: float) -> None:
+        """Follow cards for articles another process indexed (`newsbot add` / `update` from cron, another
+        replica's feed poll): every `seconds` the index version is compared with the last one seen, and the
+        articles new since then go through the same planning as this bot's own updates. Stories are claimed
+        in the state database, so a card is posted once whichever process notices first."""
+        version: tuple[str, int] | None = None
+        known: frozenset[str] | None = None
+        while not self.is_closed():
+            try:
+                now = await self.run_engine(self.engine.index_version)
+                if now != version:
+                    ids = await self.run_engine(self.engine.article_ids)
+                    if known is not None and ids - known:
+                        await self.deliver_follow_ids(sorted(ids - known))
+                    version, known = now, ids
+            except Exception:
+                log.exception("looking for articles indexed elsewhere failed (error id %s)", error_id())
+            await asyncio.sleep(seconds)
+
+    async def _deliver_follow_posts(self, plan: Callable[..., list[Any]], arg: Any) -> int:
         done = 0
         try:
-            posts = await self.run_engine(self.engine.follow_posts_for, report)
+            posts = await self.run_engine(plan, arg)
         except Exception:
             log.exception("could not work out the follow cards of an update (error id %s)", error_id())
             return 0
