@@ -25,7 +25,8 @@ NO_TOKEN = """\
 newsbot serve needs a Discord bot token, and DISCORD_TOKEN is not set.
 
   1. Open https://discord.com/developers/applications and create an application (or pick yours).
-  2. Bot → Reset Token → copy it. Under "Privileged Gateway Intents" enable MESSAGE CONTENT.
+  2. Bot → Reset Token → copy it. Optional: under "Privileged Gateway Intents" enable MESSAGE CONTENT
+     (follow-ups in the bot's threads then need no @mention).
   3. export DISCORD_TOKEN=<the token>   (or put DISCORD_TOKEN=<the token> in a .env file here)
   4. Invite the bot: see "Running the Discord bot" in README.md for the invite URL and permissions.
 """
