@@ -666,7 +666,7 @@ class Engine:
 
     def article_ids(self) -> frozenset[str]:
         """The ids of every article in the live index (empty without one)."""
-        return frozenset(d.id for d in self.reader().documents()) if self.has_index() else frozenset()
+        return frozenset(self.reader().document_ids()) if self.has_index() else frozenset()
 
     def follow_posts_for(self, report: BuildReport | None) -> list[FollowPost]:
         """`follow_posts` for what an update (`add`, `update_feeds().index`) indexed."""

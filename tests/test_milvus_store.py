@@ -149,6 +149,7 @@ def test_add_search_filter_and_read(store: MilvusStore) -> None:
     doc, n = reader.document("leica")
     assert doc.body == DOCS[0].body and n == 1 and reader.document("nope") is None
     assert sorted(d.id for d in reader.documents()) == ["leica", "rtx", "tsmc", "undated"]
+    assert reader.document_ids() == ["leica", "rtx", "tsmc", "undated"]
     assert [d.id for d in reader.latest(10)] == ["tsmc", "leica", "rtx", "undated"]
     assert [d.id for d in reader.latest(10, terms=keyword_terms("Leica cameras"))] == ["leica", "undated"]
     assert [d.id for d in reader.latest(1, Filters(("weibo", "the verge")))] == ["leica"]

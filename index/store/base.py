@@ -128,6 +128,8 @@ class StoreReader(Protocol):
 
     def documents(self) -> list[Document]: ...
 
+    def document_ids(self) -> list[str]: ...  # every stored article's id, without reading the articles
+
     def latest(self, limit: int = ..., filters: Filters = ..., terms: Sequence[str] = ...) -> list[Document]: ...
 
     def passage_ids(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:

@@ -158,6 +158,11 @@ class Catalog:
                                self.scope_params)
         return [document_from_row(r) for r in rows]
 
+    def document_ids(self) -> list[str]:
+        """The id of every stored article, ascending (no other column read)."""
+        rows = self.rows.query(f"SELECT id FROM {self.documents_table}{self._where()} ORDER BY id", self.scope_params)
+        return [r[0] for r in rows]
+
     def latest(self, limit: int, filters: Filters = Filters(), matching: str = "",
                matching_params: Sequence[object] = ()) -> list[Document]:
         """The newest articles (bodies empty) that `filters` allow and the condition `matching` (on the
@@ -354,6 +359,9 @@ class CatalogReads:
     def documents(self) -> list[Document]:
         """Every stored article, body included."""
         return self.catalog.documents()
+
+    def document_ids(self) -> list[str]:
+        return self.catalog.document_ids()
 
     def passage_ids(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
         """doc id -> the ids of its passages (ascending, which is not reading order in every store: sort

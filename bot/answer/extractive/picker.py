@@ -31,6 +31,10 @@ class Picker:
     def words(self) -> int:
         return sum(len(self.scored.cands[i].text.split()) for i in self.chosen)
 
+    def cost(self, i: int) -> int:
+        """The words candidate i adds with what it needs (`group_for`)."""
+        return sum(len(self.scored.cands[j].text.split()) for j in self.group_for(i))
+
     def _similar(self, i: int) -> tuple[int | None, float]:
         """The chosen sentence sharing the largest share of words with candidate i (Jaccard), and that share."""
         if not self.chosen:
@@ -80,7 +84,6 @@ class Picker:
         score, candidate) best first, the part's line first) when it scores near the part's line and fits
         the budget: a part's evidence is often its article's second sentence on the point, which the
         whole question's ranking leaves out."""
-        cands = self.scored.cands
         for ranked in rankings:
             if not ranked:
                 continue
@@ -90,7 +93,7 @@ class Picker:
                     break
                 if i in self.chosen:
                     continue
-                if self.words() + sum(len(cands[j].text.split()) for j in self.group_for(i)) > self.opts.max_words:
+                if self.words() + self.cost(i) > self.opts.max_words:
                     continue
                 if self.add(i, "part"):
                     break
@@ -121,8 +124,7 @@ class Picker:
                 continue  # the question asked about another period or outlet
             if self.scored.cands[self.chosen[0]].is_list and (c.doc_id != lead_doc or added >= 1):
                 continue  # a list answers by itself; at most one sentence of its article around it
-            cost = sum(len(scored.cands[j].text.split()) for j in self.group_for(i))
-            if self.words() + cost > opts.max_words:
+            if self.words() + self.cost(i) > opts.max_words:
                 other, sim = self._similar(i)
                 if other is not None and sim >= opts.merge_similarity and scored.cands[other].doc_id != c.doc_id:
                     self.also.setdefault(other, []).append(i)
